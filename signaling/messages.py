@@ -454,7 +454,8 @@ def decode(data: bytes | str) -> ClientMessage:
     """Parse one client frame or raise ProtocolError (bad_json, unknown_type, invalid_message)."""
     raw = data.encode() if isinstance(data, str) else data
     try:
-        return _decoder.decode(raw)
+        msg: ClientMessage = _decoder.decode(raw)
+        return msg
     except msgspec.ValidationError as exc:
         text = str(exc)
         rid = _request_id(raw)
@@ -472,7 +473,8 @@ def encode(msg: ServerMessage) -> bytes:
 def decode_server(data: bytes | str) -> ServerMessage:
     """Used by tests, bench and the load tester to read server frames."""
     raw = data.encode() if isinstance(data, str) else data
-    return _server_decoder.decode(raw)
+    msg: ServerMessage = _server_decoder.decode(raw)
+    return msg
 
 
 def encode_client(msg: ClientMessage) -> bytes:
