@@ -1,0 +1,78 @@
+"""The aiohttp application factory: routes, and the services that start and stop with it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from sfu.api import MediaBackend, NoMedia
+from signaling import openapi, rest
+from signaling.config import Settings, secret_from_data_dir
+from signaling.hub import Hub
+from signaling.records import Repo
+from signaling.state import StateStore, open_store
+from signaling.ws import HUB, websocket
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def create_app(
+    settings: Settings, *, media: MediaBackend | None = None, store: StateStore | None = None
+) -> web.Application:
+    """Build the app; the store, the hub and the media backend open in cleanup_ctx."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    secret, keys = secret_from_data_dir(settings)
+    app[rest.API_KEYS] = keys
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        state = store or await open_store(settings.state, settings.state_prefix)
+        hub = Hub(settings, secret, Repo(state), media or default_media(settings))
+        app[HUB] = hub
+        logger.info("urok ready on %s (state: %s)", settings.base_url(), settings.state)
+        yield
+        await hub.close()
+        if store is None:
+            await state.close()
+
+    app.cleanup_ctx.append(services)
+    _routes(app)
+    return app
+
+
+def default_media(settings: Settings) -> MediaBackend:
+    """The in-process SFU (issue 3) once it lands; until then signaling runs without media."""
+    return NoMedia()
+
+
+def _routes(app: web.Application) -> None:
+    for method, path, handler in rest.ROUTES:
+        app.router.add_route(method, path, handler)
+    app.router.add_get("/api/openapi.json", _openapi)
+    app.router.add_get("/healthz", rest.health)
+    app.router.add_get("/metrics", rest.metrics)
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/r/{room_id}", _page("room.html"))
+    app.router.add_get("/", _page("index.html"))
+    if WEB_DIR.is_dir():
+        app.router.add_static("/static/", WEB_DIR, follow_symlinks=False, append_version=False)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
+
+
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        path = WEB_DIR / name
+        if not path.is_file():
+            raise web.HTTPNotFound(text=f"{name} is not installed")
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return serve

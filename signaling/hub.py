@@ -1,0 +1,196 @@
+"""The signaling service of one process: live rooms, the store, the media backend, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from aiohttp import WSCloseCode
+
+from sfu.api import IceServer, MediaBackend, MediaError, MediaEvent, Notify, Source
+from signaling import messages as m
+from signaling.config import Settings
+from signaling.metrics import Metrics
+from signaling.records import Repo, RoomRecord, now
+from signaling.room import Participant, Room
+from signaling.session import Session
+
+logger = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A request refused with a stable ``code`` and a human ``message``; nothing changed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Replied:
+    """A handler's result meaning: the reply was already sent."""
+
+
+REPLIED = Replied()
+Reply = m.ServerMessage | Replied | None  # None: answer with ok
+
+
+@dataclass
+class Ctx:
+    """What a handler sees: the service, this connection, and (after join) room and self."""
+
+    hub: Hub
+    session: Session
+    room: Room | None = None
+    me: Participant | None = None
+
+
+class Hub:
+    """Live rooms of this process, activated from the store on first use."""
+
+    def __init__(self, settings: Settings, secret: str, repo: Repo, media: MediaBackend) -> None:
+        self.settings = settings
+        self.secret = secret
+        self.repo = repo
+        self.media = media
+        self.metrics = Metrics()
+        self.rooms: dict[str, Room] = {}
+        self._activating: dict[str, asyncio.Lock] = {}
+        self.sessions: set[Session] = set()
+        self._register_gauges()
+
+    def _register_gauges(self) -> None:
+        live = self.rooms.values
+        self.metrics.gauge("urok_rooms", "Live rooms", lambda: len(self.rooms))
+        self.metrics.gauge(
+            "urok_participants",
+            "Admitted participants",
+            lambda: sum(len(r.participants) for r in live()),
+        )
+        self.metrics.gauge(
+            "urok_waiting",
+            "Participants in waiting rooms",
+            lambda: sum(len(r.waiting) for r in live()),
+        )
+        self.metrics.gauge(
+            "urok_hands", "Raised hands", lambda: sum(len(r.hands()) for r in live())
+        )
+
+    async def room(self, room_id: str) -> Room | None:
+        """The live room, activated from its stored record; None if unknown."""
+        live = self.rooms.get(room_id)
+        if live is not None:
+            return live
+        lock = self._activating.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            live = self.rooms.get(room_id)
+            if live is not None:
+                return live
+            record = await self.repo.room(room_id)
+            if record is None:
+                return None
+            room = Room(record, self.repo, self.settings.chat_history)
+            await room.load()
+            if not record.ended:
+                self.rooms[room_id] = room
+            return room
+
+    async def update_record(self, record: RoomRecord) -> None:
+        """Save a changed record; a live room sees it and tells its participants."""
+        room = self.rooms.get(record.id)
+        if room is None:
+            await self.repo.save_room(record)
+            return
+        async with room.lock:
+            await room.save_record(record)
+            room.broadcast(m.RoomChanged(room=room.info()))
+
+    async def end_room(self, room: Room, reason: str) -> None:
+        """End for everyone: tell, disconnect, close media, keep the record as ended."""
+        if room.closed:
+            return
+        room.closed = True
+        await room.save_record(_ended(room.record))
+        room.send_many(
+            m.RoomEnded(reason=reason), (*room.participants.values(), *room.waiting.values())
+        )
+        for p in (*room.participants.values(), *room.waiting.values()):
+            self._cancel_grace(p)
+            if p.session is not None:
+                p.session.close(WSCloseCode.GOING_AWAY, "room_ended")
+        room.participants.clear()
+        room.waiting.clear()
+        await room.clear_live_state()
+        with contextlib.suppress(MediaError):
+            await self.media.close_room(room.id)
+        self.rooms.pop(room.id, None)
+
+    # ------------------------------------------------------------ media glue
+    def notifier(self, p: Participant) -> Notify:
+        def notify(event: MediaEvent) -> None:
+            p.send(_media_message(event))
+
+        return notify
+
+    async def media_join(self, room: Room, p: Participant) -> None:
+        publish = p.identity.grants.publish
+        await self.media.join(room.id, p.id, publish, self.notifier(p))
+        for source in publish:
+            self.media.set_source_allowed(room.id, p.id, source, p.media[source])
+
+    def set_forwarding(self, room: Room, p: Participant, source: Source) -> None:
+        self.media.set_source_allowed(room.id, p.id, source, p.media[source])
+
+    def ice_servers(self, p: Participant) -> tuple[m.IceServerInfo, ...]:
+        return tuple(_ice(s) for s in self.media.ice_servers(p.id))
+
+    @staticmethod
+    def _cancel_grace(p: Participant) -> None:
+        if p.grace is not None:
+            p.grace.cancel()
+            p.grace = None
+
+    async def close(self) -> None:
+        for session in list(self.sessions):
+            session.close(WSCloseCode.GOING_AWAY, "server_shutdown")
+        await asyncio.gather(*(s.wait_closed(1.0) for s in list(self.sessions)))
+        for room in self.rooms.values():
+            for p in (*room.participants.values(), *room.waiting.values()):
+                self._cancel_grace(p)
+        self.rooms.clear()
+        await self.media.close()
+
+
+def _ended(record: RoomRecord) -> RoomRecord:
+    import msgspec
+
+    return msgspec.structs.replace(record, ended_at=now())
+
+
+def _ice(server: IceServer) -> m.IceServerInfo:
+    return m.IceServerInfo(urls=server.urls, username=server.username, credential=server.credential)
+
+
+def _media_message(event: MediaEvent) -> m.ServerMessage:
+    from sfu.api import IceCandidate, SdpOffer, Speaking, TracksChanged
+
+    if isinstance(event, SdpOffer):
+        return m.MediaOfferOut(sdp=event.sdp)
+    if isinstance(event, IceCandidate):
+        return m.MediaCandidateOut(candidate=event.candidate, sdp_mid=event.sdp_mid)
+    if isinstance(event, TracksChanged):
+        return m.Tracks(
+            tracks=tuple(
+                m.TrackView(
+                    participant_id=t.participant_id,
+                    source=t.source,
+                    mid=t.mid,
+                    stream_id=t.stream_id,
+                )
+                for t in event.tracks
+            )
+        )
+    assert isinstance(event, Speaking)
+    return m.SpeakingOut(dominant=event.dominant, speaking=event.speaking)

@@ -1,0 +1,105 @@
+"""The OpenAPI 3.1 document, built from the same msgspec types the handlers decode and encode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from signaling import rest
+
+# (method, path) -> (summary, request type or None, success status, response type, auth needed)
+OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
+    ("POST", "/api/rooms"): ("Create a room", rest.RoomCreate, 201, rest.RoomView, True),
+    ("GET", "/api/rooms"): ("List rooms the caller may see", None, 200, rest.RoomList, True),
+    ("GET", "/api/rooms/{room_id}"): ("Get a room", None, 200, rest.RoomView, True),
+    ("PATCH", "/api/rooms/{room_id}"): ("Change a room", rest.RoomPatch, 200, rest.RoomView, True),
+    ("POST", "/api/rooms/{room_id}/end"): ("End a room", None, 200, rest.RoomView, True),
+    ("GET", "/api/rooms/{room_id}/participants"): (
+        "List a room's participants",
+        None,
+        200,
+        rest.ParticipantList,
+        True,
+    ),
+    ("GET", "/api/rooms/{room_id}/info"): ("Public room info", None, 200, rest.RoomPublic, False),
+    ("POST", "/api/tokens"): ("Mint a join token", rest.TokenRequest, 201, rest.TokenView, True),
+    ("POST", "/api/invites"): (
+        "Create an invite link",
+        rest.InviteCreate,
+        201,
+        rest.InviteView,
+        True,
+    ),
+    ("GET", "/api/invites"): ("List invite links", None, 200, rest.InviteList, True),
+    ("DELETE", "/api/invites/{invite_id}"): (
+        "Revoke an invite link",
+        None,
+        200,
+        rest.InviteView,
+        True,
+    ),
+    ("POST", "/api/invites/{invite_id}/redeem"): (
+        "Use an invite link: returns a join token",
+        rest.RedeemRequest,
+        201,
+        rest.RedeemView,
+        False,
+    ),
+}
+
+REF = "#/components/schemas/{name}"
+
+
+def _ref(kind: type) -> dict[str, Any]:
+    return {"$ref": REF.format(name=kind.__name__)}
+
+
+def _params(path: str) -> list[dict[str, Any]]:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+
+
+def _operation(summary: str, req: type | None, status: int, resp: type, secured: bool) -> Any:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            str(status): {"description": "success", "content": _json(resp)},
+            "default": {"description": "error", "content": _json(rest.ErrorBody)},
+        },
+    }
+    if req is not None:
+        op["requestBody"] = {"required": True, "content": _json(req)}
+    op["security"] = [{"bearer": []}] if secured else []
+    return op
+
+
+def _json(kind: type) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(kind)}}
+
+
+def document() -> dict[str, Any]:
+    kinds = {k for (_, req, _, resp, _) in OPERATIONS.values() for k in (req, resp) if k}
+    kinds.add(rest.ErrorBody)
+    _, components = msgspec.json.schema_components(sorted(kinds, key=str), ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for (method, path), spec in OPERATIONS.items():
+        entry = paths.setdefault(path, {"parameters": _params(path)})
+        entry[method.lower()] = _operation(*spec)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "urok", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key, or an administrator's or teacher's join token",
+                }
+            },
+        },
+    }
