@@ -48,6 +48,7 @@ class Settings:
     chat_history: int = 200
     chat_rate_per_10s: int = 10
     outbox_messages: int = 1024
+    ws_rate_per_s: int = 50  # client messages per second per connection (burst: 2 s worth)
     reconnect_grace_s: float = 30.0
     join_timeout_s: float = 10.0
     token_ttl_s: int = 6 * 3600

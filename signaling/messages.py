@@ -435,7 +435,7 @@ class ProtocolError(Exception):
         self.req_id = req_id
 
 
-def _request_id(data: bytes) -> int | str | None:
+def request_id(data: bytes) -> int | str | None:
     """Best effort: the id of a frame that failed validation, so the error can name it."""
     try:
         raw = msgspec.json.decode(data)
@@ -458,7 +458,7 @@ def decode(data: bytes | str) -> ClientMessage:
         return msg
     except msgspec.ValidationError as exc:
         text = str(exc)
-        rid = _request_id(raw)
+        rid = request_id(raw)
         if ("Invalid value" in text and "`$.type`" in text) or "required field `type`" in text:
             raise ProtocolError("unknown_type", f"unknown or missing type: {text}", rid) from None
         raise ProtocolError("invalid_message", text, rid) from None

@@ -37,7 +37,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     watchdog = asyncio.get_running_loop().call_later(
         hub.settings.join_timeout_s, _join_timeout, ctx
     )
-    rate = TokenBucket(100, 2.0)  # generous for people, a wall for floods
+    per_s = hub.settings.ws_rate_per_s
+    rate = TokenBucket(2 * per_s, 2.0)  # generous for people, a wall for floods
     try:
         async for frame in ws:
             if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -64,18 +65,22 @@ def _join_timeout(ctx: Ctx) -> None:
 async def _receive(ctx: Ctx, data: bytes, limit: int, rate: TokenBucket) -> None:
     metrics = ctx.hub.metrics
     error: m.Error | None = None
+    msg: m.ClientMessage | None = None
     if len(data) > limit:
         error = m.Error(
-            id=None, code="message_too_large", message=f"a message may have at most {limit} bytes"
+            id=m.request_id(data),
+            code="message_too_large",
+            message=f"a message may have at most {limit} bytes",
         )
-    elif not rate.take():
-        error = m.Error(id=None, code="rate_limited", message="too many messages; slow down")
-    if error is None:
+    else:
         try:
             msg = m.decode(data)
         except m.ProtocolError as exc:
             error = m.Error(id=exc.req_id, code=exc.code, message=exc.message)
-    if error is not None:
+    if msg is not None and not rate.take():
+        error = m.Error(id=msg.id, code="rate_limited", message="too many messages; slow down")
+    if error is not None or msg is None:
+        assert error is not None
         metrics.errors.labels(error.code).inc()
         metrics.messages_in.labels("invalid").inc()
         ctx.session.send(error)

@@ -1,0 +1,53 @@
+"""A hand-written media backend for signaling tests: records what signaling asked of the SFU."""
+
+from __future__ import annotations
+
+from sfu.api import IceServer, MediaError, Notify, Source
+
+
+class FakeMedia:
+    """Satisfies sfu.api.MediaBackend; keeps calls for assertions."""
+
+    def __init__(self) -> None:
+        self.joined: dict[tuple[str, str], frozenset[Source]] = {}
+        self.allowed: dict[tuple[str, str, Source], bool] = {}
+        self.notify: dict[tuple[str, str], Notify] = {}
+        self.offers: list[tuple[str, str, str]] = []
+        self.closed_rooms: list[str] = []
+
+    async def join(
+        self, room_id: str, participant_id: str, publish: frozenset[Source], notify: Notify
+    ) -> None:
+        self.joined[(room_id, participant_id)] = publish
+        self.notify[(room_id, participant_id)] = notify
+
+    async def offer(self, room_id: str, participant_id: str, sdp: str) -> str:
+        if (room_id, participant_id) not in self.joined:
+            raise MediaError("media_not_joined", "no media session")
+        self.offers.append((room_id, participant_id, sdp))
+        return "v=0 answer-for-" + participant_id
+
+    async def answer(self, room_id: str, participant_id: str, sdp: str) -> None:
+        return None
+
+    async def candidate(
+        self, room_id: str, participant_id: str, candidate: str | None, sdp_mid: str | None
+    ) -> None:
+        return None
+
+    def set_source_allowed(
+        self, room_id: str, participant_id: str, source: Source, allowed: bool
+    ) -> None:
+        self.allowed[(room_id, participant_id, source)] = allowed
+
+    def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:
+        return (IceServer(urls=("stun:127.0.0.1:3478",)),)
+
+    async def leave(self, room_id: str, participant_id: str) -> None:
+        self.joined.pop((room_id, participant_id), None)
+
+    async def close_room(self, room_id: str) -> None:
+        self.closed_rooms.append(room_id)
+
+    async def close(self) -> None:
+        return None
