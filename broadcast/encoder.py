@@ -102,6 +102,9 @@ class RenditionEncoder:
         options = {
             "movflags": "frag_keyframe+empty_moov+default_base_moof",
             "frag_duration": str(int(part_duration * 1_000_000)),
+            # Keep video at 0 (the default shifts every track by the AAC priming delay,
+            # stretching the first video frame).
+            "avoid_negative_ts": "make_non_negative",
         }
         self._container = av.open(_Sink(self._on_bytes), "w", format="mp4", options=options)
         self._video = self._add_video(segment_frames, threads)
@@ -172,4 +175,3 @@ class RenditionEncoder:
                     self._container.mux(packet)
         finally:
             self._container.close()
-

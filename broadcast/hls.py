@@ -217,9 +217,7 @@ class LiveRendition:
         for i, part in enumerate(seg.parts):
             flag = ",INDEPENDENT=YES" if i == 0 else ""
             duration = part.frames / self.timing.fps
-            lines.append(
-                f'#EXT-X-PART:DURATION={duration:.5f},URI="{part_name(seg.seq, i)}"{flag}'
-            )
+            lines.append(f'#EXT-X-PART:DURATION={duration:.5f},URI="{part_name(seg.seq, i)}"{flag}')
         return lines
 
 
