@@ -1,0 +1,233 @@
+// Camera, microphone and screen; one RTCPeerConnection to the SFU, negotiated through protocol.js.
+// The client offers what it publishes; the SFU may offer back (receive slots) at any time.
+// Remote tracks are matched to participants by the "tracks" message (mid → participant, source).
+
+/** @typedef {import("./protocol.js").Connection} Connection */
+/** @typedef {import("./protocol.js").IceServerInfo} IceServerInfo */
+/** @typedef {import("./protocol.js").Source} Source */
+/** @typedef {import("./state.js").RoomState} RoomState */
+
+/** Camera and microphone constraints; deviceId empty means the default device. */
+export function constraints(camId = "", micId = "") {
+  return {
+    video: camId ? { deviceId: { exact: camId } } : { width: 640, height: 360 },
+    audio: micId ? { deviceId: { exact: micId } } : true,
+  };
+}
+
+/** Ask for camera and microphone; falls back to whichever one works. @returns {Promise<MediaStream>} */
+export async function openDevices(camId = "", micId = "") {
+  const wanted = constraints(camId, micId);
+  try {
+    return await navigator.mediaDevices.getUserMedia(wanted);
+  } catch {
+    for (const only of [{ audio: wanted.audio }, { video: wanted.video }]) {
+      try {
+        return await navigator.mediaDevices.getUserMedia(only);
+      } catch {
+        /* try the next one */
+      }
+    }
+  }
+  return new MediaStream();
+}
+
+/** Media of one participant in one room. Dispatches "change" when any stream appears or goes. */
+export class Media extends EventTarget {
+  /** @param {Connection} conn @param {RoomState} state */
+  constructor(conn, state) {
+    super();
+    this.conn = conn;
+    this.state = state;
+    /** @type {MediaStream} */
+    this.local = new MediaStream();
+    /** @type {MediaStream|null} */
+    this.screen = null;
+    /** @type {RTCPeerConnection|null} */
+    this.pc = null;
+    /** @type {Map<string, MediaStream>} mid → a stream holding that one remote track */
+    this.remote = new Map();
+    /** @type {Map<string, RTCRtpSender>} */
+    this.senders = new Map();
+    this.available = true;
+    /** @type {Promise<void>} negotiations run one at a time */
+    this.queue = Promise.resolve();
+    this.onServerOffer = (/** @type {any} */ e) => this.enqueue(() => this.answer(e.detail.sdp));
+    this.onServerCandidate = (/** @type {any} */ e) => this.addCandidate(e.detail);
+    conn.addEventListener("media_offer", this.onServerOffer);
+    conn.addEventListener("media_candidate", this.onServerCandidate);
+  }
+
+  changed() {
+    this.dispatchEvent(new Event("change"));
+  }
+
+  /** Use this camera/microphone stream (from the join page); tracks keep their enabled flags. */
+  setLocal(/** @type {MediaStream} */ stream) {
+    this.local = stream;
+    this.changed();
+  }
+
+  /** @param {"audio"|"video"} kind */
+  localTrack(kind) {
+    return kind === "audio" ? this.local.getAudioTracks()[0] : this.local.getVideoTracks()[0];
+  }
+
+  /** Connect to the SFU and publish; a server without media is not an error. */
+  async start(/** @type {IceServerInfo[]} */ iceServers) {
+    const servers = iceServers.map((s) => ({
+      urls: [...s.urls],
+      ...(s.username ? { username: s.username } : {}),
+      ...(s.credential ? { credential: s.credential } : {}),
+    }));
+    const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    pc.onicecandidate = (e) => {
+      const c = e.candidate;
+      this.conn.mediaCandidate(c ? c.candidate : null, c ? c.sdpMid : null).catch(() => {});
+    };
+    pc.ontrack = (e) => this.track(e);
+    for (const [source, kind] of /** @type {const} */ ([["mic", "audio"], ["camera", "video"]])) {
+      const track = this.localTrack(kind) || null;
+      const tr = pc.addTransceiver(track || kind, { direction: "sendrecv", streams: [this.local] });
+      this.senders.set(source, tr.sender);
+    }
+    await this.enqueue(() => this.offer());
+  }
+
+  /** @param {() => Promise<void>} job */
+  enqueue(job) {
+    this.queue = this.queue.then(job, job).catch((err) => this.failed(err));
+    return this.queue;
+  }
+
+  /** @param {any} err */
+  failed(err) {
+    if (err && err.code === "media_unavailable") this.available = false;
+    else console.warn("media:", err);
+  }
+
+  async offer() {
+    const pc = this.pc;
+    if (!pc || !this.available) return;
+    await pc.setLocalDescription(await pc.createOffer());
+    const reply = await this.conn.mediaOffer(/** @type {string} */ (pc.localDescription?.sdp));
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+  }
+
+  /** @param {string} sdp */
+  async answer(sdp) {
+    const pc = this.pc;
+    if (!pc) return;
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await this.conn.mediaAnswer(/** @type {string} */ (pc.localDescription?.sdp));
+  }
+
+  /** @param {{candidate: string|null, sdp_mid: string|null}} c */
+  async addCandidate(c) {
+    if (!this.pc || !c.candidate) return;
+    try {
+      await this.pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdp_mid ?? "0" });
+    } catch (err) {
+      console.warn("candidate:", err);
+    }
+  }
+
+  /** @param {RTCTrackEvent} e */
+  track(e) {
+    const mid = e.transceiver.mid;
+    if (mid === null) return;
+    this.remote.set(mid, new MediaStream([e.track]));
+    e.track.addEventListener("ended", () => {
+      this.remote.delete(mid);
+      this.changed();
+    });
+    this.changed();
+  }
+
+  /**
+   * The stream to show for a participant's source, or null.
+   * @param {string} participant @param {Source} source
+   */
+  streamFor(participant, source) {
+    if (this.state.you && participant === this.state.you.id) {
+      if (source === "screen") return this.screen;
+      return this.localTrack(source === "mic" ? "audio" : "video") ? this.local : null;
+    }
+    const view = this.state.tracks.find((t) => t.participant_id === participant && t.source === source);
+    return view ? this.remote.get(view.mid) || null : null;
+  }
+
+  /**
+   * Turn one's microphone or camera on or off locally (the server is told by the caller).
+   * @param {"mic"|"camera"} source @param {boolean} on
+   */
+  async setEnabled(source, on) {
+    const kind = source === "mic" ? "audio" : "video";
+    let track = this.localTrack(kind);
+    if (!track && on) {
+      const got = await navigator.mediaDevices.getUserMedia({ [kind]: true });
+      track = got.getTracks()[0];
+      this.local.addTrack(track);
+      await this.senders.get(source)?.replaceTrack(track);
+    }
+    if (track) track.enabled = on;
+    this.changed();
+  }
+
+  /** Share the screen; resolves false when the user cancels. */
+  async startScreen() {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    this.screen = stream;
+    const track = stream.getVideoTracks()[0];
+    track.addEventListener("ended", () => this.dispatchEvent(new Event("screen_ended")));
+    if (this.pc && this.available) {
+      const sender = this.senders.get("screen");
+      if (sender) await sender.replaceTrack(track);
+      else {
+        const tr = this.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+        this.senders.set("screen", tr.sender);
+        await this.enqueue(() => this.offer());
+      }
+    }
+    this.changed();
+    return true;
+  }
+
+  async stopScreen() {
+    if (!this.screen) return;
+    for (const track of this.screen.getTracks()) track.stop();
+    this.screen = null;
+    await this.senders.get("screen")?.replaceTrack(null);
+    this.changed();
+  }
+
+  /** Round-trip time and loss of the SFU connection, for the network indicator. */
+  async quality() {
+    if (!this.pc || this.pc.connectionState !== "connected") return null;
+    const stats = await this.pc.getStats();
+    let rtt = null;
+    for (const s of stats.values()) {
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
+        rtt = s.currentRoundTripTime;
+      }
+    }
+    return rtt;
+  }
+
+  /** Stop everything; idempotent. Local devices survive unless `devices` is true. */
+  close(devices = false) {
+    this.conn.removeEventListener("media_offer", this.onServerOffer);
+    this.conn.removeEventListener("media_candidate", this.onServerCandidate);
+    this.pc?.close();
+    this.pc = null;
+    this.remote.clear();
+    this.senders.clear();
+    if (devices) {
+      for (const track of this.local.getTracks()) track.stop();
+      this.screen?.getTracks().forEach((track) => track.stop());
+      this.screen = null;
+    }
+  }
+}
