@@ -165,7 +165,7 @@ _HTTP_ERRORS: dict[int, type[web.HTTPException]] = {
 def fail(status: int, code: str, message: str) -> web.HTTPException:
     body = msgspec.json.encode(ErrorBody(error=ApiError(code=code, message=message)))
     cls = _HTTP_ERRORS[status]
-    return cls(body=body, content_type="application/json")
+    return cls(text=body.decode(), content_type="application/json")
 
 
 def reply(body: Struct, status: int = 200) -> web.Response:
