@@ -22,7 +22,11 @@ from tests.signaling.fakes import FakeMedia
 TAGS = [cls.__struct_config__.tag for cls in m.ClientMessage.__args__]  # type: ignore[attr-defined]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
