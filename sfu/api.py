@@ -8,7 +8,7 @@ tracks now available, who is speaking) go through the ``notify`` callback handed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -86,8 +86,19 @@ class MediaBackend(Protocol):
     ) -> None:
         """An admitted participant may now negotiate media with these publish rights."""
 
-    async def offer(self, room_id: str, participant_id: str, sdp: str) -> str:
-        """Apply the client's offer; return the SFU's answer. Raises MediaError."""
+    async def offer(
+        self,
+        room_id: str,
+        participant_id: str,
+        sdp: str,
+        sources: Mapping[str, Source] | None = None,
+    ) -> str:
+        """Apply the client's offer; return the SFU's answer. Raises MediaError.
+
+        ``sources`` maps the offer's mids to what they carry ("mic", "camera", "screen"). When
+        absent (or for a mid not in it), an a=msid naming a source is used, else audio is the
+        mic, the first video the camera and the second the screen.
+        """
 
     async def answer(self, room_id: str, participant_id: str, sdp: str) -> None:
         """Apply the client's answer to an offer the SFU sent. Raises MediaError."""
@@ -123,7 +134,13 @@ class NoMedia:
     ) -> None:
         return None
 
-    async def offer(self, room_id: str, participant_id: str, sdp: str) -> str:
+    async def offer(
+        self,
+        room_id: str,
+        participant_id: str,
+        sdp: str,
+        sources: Mapping[str, Source] | None = None,
+    ) -> str:
         raise MediaError("media_unavailable", "this server runs without media")
 
     async def answer(self, room_id: str, participant_id: str, sdp: str) -> None:

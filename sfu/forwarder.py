@@ -1,0 +1,328 @@
+"""Per-track forwarding: one :class:`Track` per published source, one :class:`DownTrack` per
+subscriber. The hot path copies the decrypted packet into a shared buffer, writes the
+subscriber's payload type, sequence number, timestamp and SSRC with one ``pack_into``, protects
+it in place and sends it with one ``sendto``. No decode, no encode, no packet objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pylibsrtp._binding import lib
+
+from sfu import rtcp, rtp
+from sfu.api import Source
+from sfu.srtp import BUFFER_SIZE, PacketBuffer
+
+if TYPE_CHECKING:
+    from sfu.transport import Transport
+
+logger = logging.getLogger(__name__)
+
+CACHE_SIZE = 1024  # packets per track kept for NACK answers (a power of two)
+_CACHE_MASK = CACHE_SIZE - 1
+MAX_PACKET = BUFFER_SIZE - 160  # leaves room for the SRTP trailer
+KEYFRAME_INTERVAL_S = 1.0
+_HEADER = struct.Struct("!BHII")  # byte 1 (marker|PT), seq, timestamp, SSRC
+_srtp_protect = lib.srtp_protect
+_MAX_NACK_GAP = 128
+
+
+@dataclass
+class CodecInfo:
+    """What a track carries: kind, codec key, clock rate, and the publisher's payload type."""
+
+    kind: str
+    name: str
+    key: str
+    clock_rate: int
+    pt: int
+    fmtp: str = ""
+    channels: int = 0
+
+
+class DownTrack:
+    """One subscriber's copy of a track: its SSRC, payload type and sequence/timestamp offsets."""
+
+    def __init__(self, track: Track, transport: Transport, ssrc: int, pt: int) -> None:
+        self.track = track
+        self.transport = transport
+        self.ssrc = ssrc
+        self.pt = pt
+        self.seq_offset = random.randrange(1 << 16)
+        self.ts_offset = random.randrange(1 << 32)
+        self.active = False  # set once the subscriber's answer accepted this SSRC
+        self.id_map: dict[int, int] | None = None  # header extension ids, when they differ
+        self.last_out_seq: int | None = None
+        self.nacks_answered = 0
+        self.closed = False
+
+    def target(self) -> tuple[int, int, int, int, Any, Any, Any] | None:
+        """The tuple the hot path iterates over, or None if this copy cannot be sent yet."""
+        t = self.transport
+        if not self.active or t.srtp is None or t.remote is None or self.id_map is not None:
+            return None
+        return (self.pt, self.seq_offset, self.ts_offset, self.ssrc, t.srtp.tx.ctx, *t.remote)
+
+    def resync(self, in_seq: int) -> None:
+        """Keep the subscriber's sequence numbers continuous across a pause."""
+        if self.last_out_seq is not None:
+            self.seq_offset = (self.last_out_seq + 1 - in_seq) & 0xFFFF
+
+    def send(self, data: bytes) -> None:
+        """The slow path: one packet with extension ids remapped (or a NACK answer)."""
+        if self.id_map is not None:
+            data = rtp.rewrite_extensions(data, self.id_map)
+        seq, ts = struct.unpack_from("!HI", data, 2)
+        out = bytearray(data)
+        out_seq = (seq + self.seq_offset) & 0xFFFF
+        _HEADER.pack_into(
+            out,
+            1,
+            (data[1] & 0x80) | self.pt,
+            out_seq,
+            (ts + self.ts_offset) & 0xFFFFFFFF,
+            self.ssrc,
+        )
+        self.transport.send_rtp(bytes(out))
+
+    def on_nack(self, seqs: tuple[int, ...]) -> None:
+        for out_seq in seqs:
+            packet = self.track.cached((out_seq - self.seq_offset) & 0xFFFF)
+            if packet is not None:
+                self.nacks_answered += 1
+                self.send(packet)
+
+    def close(self) -> None:
+        """Detach from the track; idempotent."""
+        if not self.closed:
+            self.closed = True
+            self.track.remove(self)
+
+
+class Track:
+    """A published source (mic, camera, screen): receives the publisher's packets and fans out."""
+
+    def __init__(
+        self,
+        owner: str,
+        source: Source,
+        codec: CodecInfo,
+        publisher: Transport,
+        tx: PacketBuffer,
+        strip_ids: frozenset[int] = frozenset(),
+    ) -> None:
+        self.owner = owner
+        self.source = source
+        self.codec = codec
+        self.publisher = publisher
+        self.ssrc = 0  # learned from SDP or the first packet
+        self.allowed = True
+        self.strip_ids = strip_ids
+        self.publisher_extmap: dict[str, int] = {}  # URI -> the publisher's id
+        self.downtracks: list[DownTrack] = []
+        self._targets: list[tuple[int, int, int, int, Any, Any, Any]] = []
+        self._slow: list[DownTrack] = []
+        self._dirty = True
+        self._tx = tx
+        self._cache: list[bytes | None] = [None] * CACHE_SIZE
+        self._last_keyframe_request = -KEYFRAME_INTERVAL_S
+        self.keyframe_requests_sent = 0
+        self.stats = ReceiveStats()
+        self.forwarded = 0
+        self.dropped_muted = 0
+        self.send_errors = 0
+        self.last_sr: rtcp.SenderReport | None = None
+        self.on_close: Callable[[Track], None] | None = None
+        self.closed = False
+
+    # ---- subscribers ------------------------------------------------------------------------
+
+    def add(self, down: DownTrack) -> None:
+        self.downtracks.append(down)
+        self.invalidate()
+
+    def remove(self, down: DownTrack) -> None:
+        if down in self.downtracks:
+            self.downtracks.remove(down)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Rebuild the fan-out list before the next packet (a subscriber or its path changed)."""
+        self._dirty = True
+
+    def _rebuild(self) -> None:
+        self._dirty = False
+        targets = [(d, d.target()) for d in self.downtracks]
+        self._targets = [t for _, t in targets if t is not None]
+        self._slow = [d for d, t in targets if t is None and d.active and d.transport.ready]
+
+    def set_allowed(self, allowed: bool) -> None:
+        """Server-side mute; on unmute, keep subscribers' sequence numbers continuous."""
+        if allowed and not self.allowed:
+            self._resume_pending = True
+            self.request_keyframe()
+        self.allowed = allowed
+
+    _resume_pending = False
+
+    # ---- the packet path --------------------------------------------------------------------
+
+    def on_rtp(self, data: bytes) -> None:
+        """A decrypted packet from the publisher (header already validated)."""
+        seq = (data[2] << 8) | data[3]
+        if self.stats.update(seq, len(data)):
+            self.publisher.request_missing(self, seq)
+        if not self.allowed:
+            self.dropped_muted += 1
+            return
+        if self.strip_ids and data[0] & 0x10:
+            data = _strip_extensions(data, self.strip_ids)
+        self._cache[seq & _CACHE_MASK] = data
+        if self._resume_pending:
+            self._resume(seq)
+        if self._dirty:
+            self._rebuild()
+        self.forwarded += 1
+        self._fan_out(data, seq)
+        for down in self._slow:
+            down.send(data)
+
+    def _fan_out(self, data: bytes, seq: int) -> None:
+        n = len(data)
+        if n > MAX_PACKET:
+            return
+        ts = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
+        marker = data[1] & 0x80
+        tx = self._tx
+        buf, view, c_data, c_len = tx.data, tx.view, tx.c_data, tx.c_len
+        pack_into = _HEADER.pack_into
+        protect = _srtp_protect
+        for pt, seq_off, ts_off, ssrc, ctx, sock, addr in self._targets:
+            buf[0:n] = data
+            pack_into(
+                buf, 1, marker | pt, (seq + seq_off) & 0xFFFF, (ts + ts_off) & 0xFFFFFFFF, ssrc
+            )
+            c_len[0] = n
+            if protect(ctx, c_data, c_len) == 0:
+                try:
+                    sock.sendto(view[: c_len[0]], addr)
+                except OSError:
+                    self.send_errors += 1
+        if self._targets:
+            for down in self.downtracks:
+                down.last_out_seq = (seq + down.seq_offset) & 0xFFFF
+
+    def _resume(self, seq: int) -> None:
+        self._resume_pending = False
+        for down in self.downtracks:
+            down.resync(seq)
+        self.invalidate()
+
+    def cached(self, seq: int) -> bytes | None:
+        packet = self._cache[seq & _CACHE_MASK]
+        if packet is not None and (packet[2] << 8 | packet[3]) == seq:
+            return packet
+        return None
+
+    # ---- feedback ---------------------------------------------------------------------------
+
+    def request_keyframe(self) -> bool:
+        """Ask the publisher for a key frame, at most once per KEYFRAME_INTERVAL_S."""
+        now = time.monotonic()
+        if self.codec.kind != "video" or now - self._last_keyframe_request < KEYFRAME_INTERVAL_S:
+            return False
+        self._last_keyframe_request = now
+        self.keyframe_requests_sent += 1
+        self.publisher.send_rtcp(rtcp.pli(self.publisher.rtcp_ssrc, self.ssrc))
+        return True
+
+    def on_sender_report(self, report: rtcp.SenderReport) -> None:
+        """Relay the publisher's SR to each subscriber with its SSRC and timestamp base."""
+        self.last_sr = report
+        for down in self.downtracks:
+            if down.active and down.transport.ready:
+                packet = rtcp.sender_report(
+                    down.ssrc,
+                    report.ntp,
+                    (report.rtp_ts + down.ts_offset) & 0xFFFFFFFF,
+                    report.packets,
+                    report.octets,
+                )
+                down.transport.send_rtcp(packet)
+
+    def close(self) -> None:
+        """Close every subscriber copy; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for down in list(self.downtracks):
+            down.close()
+        if self.on_close is not None:
+            self.on_close(self)
+
+
+def _strip_extensions(data: bytes, ids: frozenset[int]) -> bytes:
+    """Blank (zero = padding) the elements subscribers must not see, e.g. the publisher's mid."""
+    found = [(i, o, n) for i, o, n in rtp.extensions(data) if i in ids]
+    if not found:
+        return data
+    out = bytearray(data)
+    two_byte = (data[12 + 4 * (data[0] & 0x0F)] << 8 | data[13 + 4 * (data[0] & 0x0F)]) >> 4
+    head = 2 if two_byte == 0x100 else 1
+    for _, offset, size in found:
+        out[offset - head : offset + size] = bytes(size + head)
+    return bytes(out)
+
+
+class ReceiveStats:
+    """Receive-side counters for one inbound stream (RFC 3550 A.3, without jitter)."""
+
+    def __init__(self) -> None:
+        self.base_seq: int | None = None
+        self.max_seq = 0
+        self.cycles = 0
+        self.received = 0
+        self.bytes = 0
+        self._expected_prior = 0
+        self._received_prior = 0
+        self.missing: dict[int, int] = {}  # seq -> NACKs sent
+
+    def update(self, seq: int, size: int) -> bool:
+        """Count a packet; True if it opened a gap (packets to NACK are in ``missing``)."""
+        self.received += 1
+        self.bytes += size
+        if self.base_seq is None:
+            self.base_seq = self.max_seq = seq
+            return False
+        self.missing.pop(seq, None)
+        delta = (seq - self.max_seq) & 0xFFFF
+        if delta == 0 or delta >= 0x8000:
+            return False  # duplicate or late (maybe a retransmission)
+        if seq < self.max_seq:
+            self.cycles += 1 << 16
+        gap = delta > 1
+        if gap and delta <= _MAX_NACK_GAP:
+            for lost in range(1, delta):
+                self.missing[(self.max_seq + lost) & 0xFFFF] = 0
+        self.max_seq = seq
+        return gap and delta <= _MAX_NACK_GAP
+
+    def report_block(self, ssrc: int) -> rtcp.ReportBlock | None:
+        if self.base_seq is None:
+            return None
+        extended = self.cycles + self.max_seq
+        expected = extended - self.base_seq + 1
+        interval_expected = expected - self._expected_prior
+        interval_received = self.received - self._received_prior
+        self._expected_prior, self._received_prior = expected, self.received
+        lost_interval = interval_expected - interval_received
+        fraction = (lost_interval << 8) // interval_expected if interval_expected > 0 else 0
+        fraction = max(0, min(255, fraction))
+        return rtcp.ReportBlock(ssrc, fraction, expected - self.received, extended, 0, 0, 0)

@@ -1,0 +1,361 @@
+"""One participant in a room: its transport, the tracks it publishes, the copies it receives,
+and the offer/answer state of its single connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from sfu import negotiation as neg
+from sfu.api import (
+    MediaError,
+    MediaEvent,
+    Notify,
+    SdpOffer,
+    Source,
+    TrackInfo,
+    TracksChanged,
+)
+from sfu.forwarder import CodecInfo, DownTrack, Track
+from sfu.sdp import Codec, Media, SessionDescription
+from sfu.transport import Transport
+
+if TYPE_CHECKING:
+    from sfu.room import Room
+
+logger = logging.getLogger(__name__)
+
+
+class Participant:
+    """Owns a Transport, its published Tracks and its DownTracks; close() releases them all."""
+
+    def __init__(
+        self, room: Room, pid: str, publish: frozenset[Source], notify: Notify, transport: Transport
+    ) -> None:
+        self.room = room
+        self.id = pid
+        self.publish = publish
+        self.notify = notify
+        self.transport = transport
+        self.sections: list[neg.Section] = []
+        self.pt_table: dict[str, int] = {}  # codec key -> the client's payload type
+        self.ext_table: dict[str, int] = {}  # header extension URI -> the client's id
+        self.tracks: dict[str, Track] = {}  # mid -> published track
+        self.downs: dict[str, DownTrack] = {}  # mid -> forwarded copy
+        self.allowed: dict[Source, bool] = {}
+        self.session_id = neg.new_session_id()
+        self.version = 0
+        self.remote_ufrag: str | None = None
+        self.answered_once = False
+        self.pending_offer = False
+        self.needs_offer = False
+        self._offer_scheduled = False
+        self.closed = False
+        transport.on_ready = self._transport_ready
+
+    # ---- client offers ----------------------------------------------------------------------
+
+    def on_offer(self, desc: SessionDescription, sources: Mapping[str, Source]) -> str:
+        """Apply the client's offer and return the answer (glare: the client's offer wins)."""
+        if self.pending_offer:
+            self.pending_offer = False
+            self.needs_offer = True
+        self._ice_and_dtls(desc, answering=True)
+        found = neg.infer_sources(desc, dict(sources))
+        answered: list[neg.Section] = []
+        for media in desc.media:
+            answered.append(self._apply_offered(media, found.get(media.mid or "")))
+        self.answered_once = True
+        # m-line order is fixed by the client's offer; sections still to be offered go last
+        self.sections = answered + [s for s in self.sections if s not in answered]
+        if any(not s.rejected for s in self.sections if s.by_server) or self.needs_offer:
+            self._schedule_offer()
+        return self._render(answered, setup=self._setup_answer(desc))
+
+    def _ice_and_dtls(self, desc: SessionDescription, answering: bool) -> None:
+        first = next((m for m in desc.media if m.port), None)
+        if first is None:
+            raise MediaError("bad_sdp", "no usable m-section")
+        ufrag = desc.media_or_session(first, "ice-ufrag")
+        fingerprints = desc.fingerprints(first)
+        if not ufrag or not fingerprints:
+            raise MediaError("bad_sdp", "ice-ufrag or fingerprint missing")
+        if self.remote_ufrag is not None and ufrag != self.remote_ufrag:
+            self.transport.restart_ice()
+        self.remote_ufrag = ufrag
+        setup = desc.media_or_session(first, "setup") or "actpass"
+        self.transport.start_dtls(fingerprints, server=setup != "passive")
+
+    def _setup_answer(self, desc: SessionDescription) -> str:
+        first = next(m for m in desc.media if m.port)
+        return "active" if desc.media_or_session(first, "setup") == "passive" else "passive"
+
+    def _apply_offered(self, media: Media, source: Source | None) -> neg.Section:
+        mid = media.mid or ""
+        sec = self._section(mid)
+        if sec is None:
+            sec = neg.Section(mid=mid, kind=media.kind, by_server=False)
+            self.sections.append(sec)
+        sec.proto, sec.formats = media.proto, list(media.formats)
+        sec.rtcp_rsize = media.has("rtcp-rsize")
+        codec = self._offered_codec(sec, media)
+        if not mid or not media.port or media.kind not in ("audio", "video") or codec is None:
+            sec.rejected = True
+            self._unpublish(sec)
+            return sec
+        self._learn_tables(media)
+        sec.codec = neg.negotiated_codec(codec, media.kind)
+        sec.extmap = neg.accepted_extmap(media)
+        sec.client_recv = media.direction in ("sendrecv", "recvonly")
+        wants_send = media.direction in ("sendrecv", "sendonly")
+        sec.recv = wants_send and self._may_publish(sec, source)
+        sec.source = source if sec.recv else None
+        sec.ssrcs = _primary_ssrcs(media)
+        self._publish_or_unpublish(sec)
+        return sec
+
+    def _offered_codec(self, sec: neg.Section, media: Media) -> Codec | None:
+        if sec.by_server and sec.codec is not None:
+            key = sec.codec.key
+            return next((c for c in media.codecs() if c.key == key), None)
+        return neg.choose_codec(media)
+
+    def _learn_tables(self, media: Media) -> None:
+        for codec in media.codecs():
+            self.pt_table.setdefault(codec.key, codec.pt)
+        for uri, ext_id in media.extmaps().items():
+            self.ext_table.setdefault(uri, ext_id)
+        if neg.MID_EXT in self.ext_table:
+            self.transport.mid_ext_id = self.ext_table[neg.MID_EXT]
+
+    def _may_publish(self, sec: neg.Section, source: Source | None) -> bool:
+        if source is None or source not in self.publish:
+            if source is not None:
+                logger.info("%s may not publish %s", self.id, source)
+            return False
+        if (source == "mic") != (sec.kind == "audio"):
+            return False
+        return all(t.source != source for m, t in self.tracks.items() if m != sec.mid)
+
+    def _publish_or_unpublish(self, sec: neg.Section) -> None:
+        track = self.tracks.get(sec.mid)
+        if not sec.recv:
+            self._unpublish(sec)
+            return
+        assert sec.codec is not None and sec.source is not None
+        if track is None:
+            track = self._new_track(sec)
+            self.tracks[sec.mid] = track
+            self.transport.mid_tracks[sec.mid] = track
+            self.room.published(track)
+        if sec.ssrcs and track.ssrc != sec.ssrcs[0]:
+            self.transport.inbound.pop(track.ssrc, None)
+            track.ssrc = sec.ssrcs[0]
+            self.transport.inbound[track.ssrc] = track
+
+    def _new_track(self, sec: neg.Section) -> Track:
+        assert sec.codec is not None and sec.source is not None
+        c = sec.codec
+        codec = CodecInfo(sec.kind, c.name, c.key, c.clock_rate, c.pt, c.fmtp, c.channels)
+        strip = frozenset(i for uri, i in sec.extmap.items() if uri in neg.STRIPPED_EXTS)
+        track = Track(self.id, sec.source, codec, self.transport, self.room.tx, strip)
+        track.publisher_extmap = dict(sec.extmap)
+        track.allowed = self.allowed.get(sec.source, True)
+        return track
+
+    def _unpublish(self, sec: neg.Section) -> None:
+        track = self.tracks.pop(sec.mid, None)
+        if track is not None:
+            self.transport.inbound.pop(track.ssrc, None)
+            self.transport.mid_tracks.pop(sec.mid, None)
+            track.close()
+
+    # ---- server offers ----------------------------------------------------------------------
+
+    def subscribe(self, track: Track) -> None:
+        """Forward ``track`` to this participant in a free or new server m-section."""
+        kind = track.codec.kind
+        sec = next((s for s in self._server_sections(kind) if s.send_ssrc == 0), None)
+        if sec is None:
+            sec = neg.Section(
+                mid=f"s{sum(s.by_server for s in self.sections)}", kind=kind, by_server=True
+            )
+            self.sections.append(sec)
+        pt = self._payload_type(track.codec)
+        template = Codec(
+            pt,
+            track.codec.name,
+            track.codec.clock_rate,
+            track.codec.channels,
+            track.codec.fmtp,
+        )
+        sec.codec = neg.send_codec(template, kind, pt)
+        sec.extmap, id_map = self._send_extmap(track)
+        sec.send_ssrc = random.randrange(1, 1 << 32)
+        sec.client_recv = True
+        sec.rejected = False
+        stream = track.owner + ("-screen" if track.source == "screen" else "")
+        sec.send_msid = (_token(stream), _token(f"{track.owner}-{track.source}"))
+        down = DownTrack(track, self.transport, sec.send_ssrc, pt)
+        down.id_map = id_map
+        self.downs[sec.mid] = down
+        self.transport.outbound[sec.send_ssrc] = down
+        track.add(down)
+        self._schedule_offer()
+
+    def unsubscribe(self, track: Track) -> None:
+        for mid, down in list(self.downs.items()):
+            if down.track is track:
+                del self.downs[mid]
+                self.transport.outbound.pop(down.ssrc, None)
+                down.close()
+                sec = self._section(mid)
+                if sec is not None:
+                    sec.send_ssrc = 0
+                self._schedule_offer()
+
+    def _server_sections(self, kind: str) -> list[neg.Section]:
+        return [s for s in self.sections if s.by_server and s.kind == kind]
+
+    def _payload_type(self, codec: CodecInfo) -> int:
+        if codec.key in self.pt_table:
+            return self.pt_table[codec.key]
+        used = set(self.pt_table.values())
+        pt = codec.pt if codec.pt not in used else next(p for p in range(96, 128) if p not in used)
+        self.pt_table[codec.key] = pt
+        return pt
+
+    def _send_extmap(self, track: Track) -> tuple[dict[str, int], dict[int, int] | None]:
+        """The subscriber's ids for the extensions forwarded; an id map if they differ."""
+        extmap: dict[str, int] = {}
+        for uri, pub_id in track.publisher_extmap.items():
+            if uri not in neg.FORWARDED_EXTS:
+                continue
+            if uri not in self.ext_table:
+                used = set(self.ext_table.values())
+                free = [i for i in range(1, 15) if i not in used]
+                if not free:
+                    continue
+                self.ext_table[uri] = pub_id if pub_id not in used else free[0]
+            extmap[uri] = self.ext_table[uri]
+        identity = all(
+            extmap.get(uri) == i
+            for uri, i in track.publisher_extmap.items()
+            if uri in neg.FORWARDED_EXTS
+        )
+        if identity:
+            return extmap, None
+        pub = track.publisher_extmap
+        return extmap, {pub[uri]: sub_id for uri, sub_id in extmap.items()}
+
+    def _schedule_offer(self) -> None:
+        self.needs_offer = True
+        if not self._offer_scheduled and not self.closed:
+            self._offer_scheduled = True
+            asyncio.get_running_loop().call_soon(self._maybe_offer)
+
+    def _maybe_offer(self) -> None:
+        self._offer_scheduled = False
+        if self.closed or not self.answered_once or self.pending_offer or not self.needs_offer:
+            return
+        self.needs_offer = False
+        self.pending_offer = True
+        live = [s for s in self.sections if not (s.by_server and s.rejected)]
+        self._emit(TracksChanged(self._track_infos()))
+        self._emit(SdpOffer(self._render(live, setup="actpass")))
+
+    def _track_infos(self) -> tuple[TrackInfo, ...]:
+        infos = []
+        for mid, down in self.downs.items():
+            sec = self._section(mid)
+            if sec is not None:
+                infos.append(TrackInfo(down.track.owner, down.track.source, mid, sec.send_msid[0]))
+        return tuple(infos)
+
+    def on_answer(self, desc: SessionDescription) -> None:
+        """Apply the client's answer to the SFU's pending offer."""
+        if not self.pending_offer:
+            raise MediaError("no_offer", "there is no offer to answer")
+        self.pending_offer = False
+        for media in desc.media:
+            sec = self._section(media.mid or "")
+            if sec is None:
+                continue
+            down = self.downs.get(sec.mid)
+            accepted = bool(media.port) and media.direction in ("recvonly", "sendrecv")
+            if sec.by_server and not media.port:
+                sec.rejected = True
+            if down is not None and down.active != accepted:
+                down.active = accepted
+                down.track.invalidate()
+                if accepted:
+                    down.track.request_keyframe()
+        if self.needs_offer:
+            self._schedule_offer()
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _render(self, sections: list[neg.Section], setup: str) -> str:
+        self.version += 1
+        local = neg.Local(
+            self.transport.local_ufrag,
+            self.transport.local_pwd.decode(),
+            self.room.fingerprint,
+            self.transport.mux.candidates(),
+        )
+        mids = [s.mid for s in sections if not s.rejected]
+        lines = neg.session_lines(self.session_id, self.version, mids)
+        for sec in sections:
+            lines += neg.media_lines(sec, local, setup)
+        return "\r\n".join(lines) + "\r\n"
+
+    def _section(self, mid: str) -> neg.Section | None:
+        return next((s for s in self.sections if s.mid == mid), None)
+
+    def _transport_ready(self) -> None:
+        for down in self.transport.outbound.values():
+            down.track.invalidate()
+        for track in self.tracks.values():
+            track.request_keyframe()
+
+    def _emit(self, event: MediaEvent) -> None:
+        try:
+            self.notify(event)
+        except Exception:
+            logger.exception("notify failed for %s", self.id)
+
+    def set_allowed(self, source: Source, allowed: bool) -> None:
+        self.allowed[source] = allowed
+        for track in self.tracks.values():
+            if track.source == source:
+                track.set_allowed(allowed)
+
+    async def close(self) -> None:
+        """Unpublish, unsubscribe, close the transport; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for sec in self.sections:
+            self._unpublish(sec)
+        for down in list(self.downs.values()):
+            down.close()
+        self.downs.clear()
+        await self.transport.close()
+
+
+def _primary_ssrcs(media: Media) -> list[int]:
+    """SSRCs of the media streams (the first of each FID group; RTX SSRCs left out)."""
+    ssrcs = media.ssrcs()
+    repair = {g[1][1] for g in media.ssrc_groups() if g[0] == "FID" and len(g[1]) > 1}
+    return [s for s in ssrcs if s not in repair]
+
+
+def _token(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in text)[:64] or "-"
+
+
+__all__ = ["Participant"]
