@@ -72,7 +72,10 @@ async function rejoin(/** @type {Client} */ client) {
 function wire(client, join) {
   client.addEventListener("phase", (e) => {
     const phase = /** @type {CustomEvent} */ (e).detail.phase;
-    if (phase === "call") show("screen-call");
+    if (phase === "call") {
+      $("waiting-position").textContent = "";
+      show("screen-call");
+    }
     if (phase === "waiting") show("screen-waiting");
   });
   client.addEventListener("waiting", (e) => {

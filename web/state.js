@@ -85,6 +85,16 @@ export class RoomState extends EventTarget {
     this.emit("participant", { id: p.id, before });
   }
 
+  /** Hands travel as their own events; keep the participant's view in step. */
+  setHand(/** @type {string} */ id, /** @type {number|null} */ at) {
+    const p = this.participants.get(id);
+    if (!p || p.hand === at) return;
+    const next = { ...p, hand: at };
+    this.participants.set(id, next);
+    if (this.you && id === this.you.id) this.you = next;
+    this.emit("participant", { id, before: p });
+  }
+
   /** @param {string} id @param {string} reason */
   removeParticipant(id, reason) {
     if (!this.participants.delete(id)) return;
@@ -114,11 +124,13 @@ const HANDLERS = {
   },
   hand_raised: (s, msg) => {
     s.hands.set(msg.participant, msg.raised_at);
+    s.setHand(msg.participant, msg.raised_at);
     s.emit("hands");
   },
   hand_lowered: (s, msg) => {
     s.hands.delete(msg.participant);
     if (s.you && msg.participant === s.you.id) s.handPosition = null;
+    s.setHand(msg.participant, null);
     s.emit("hands", { lowered: msg.participant, by: msg.by });
   },
   hand_position: (s, msg) => {
