@@ -13,7 +13,7 @@ def master_playlist(renditions: Iterable[RenditionInfo], playlist: str = PLAYLIS
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for r in renditions:
         lines.append(
-            f'#EXT-X-STREAM-INF:BANDWIDTH={r.bandwidth},RESOLUTION={r.width}x{r.height},'
+            f"#EXT-X-STREAM-INF:BANDWIDTH={r.bandwidth},RESOLUTION={r.width}x{r.height},"
             f'CODECS="{r.codecs}",FRAME-RATE=30.000'
         )
         lines.append(f"{r.name}/{playlist}")

@@ -13,6 +13,7 @@ from broadcast.stage import StageState
 from broadcast.synthetic import SyntheticStage
 from recordings.storage import LocalStorage
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SMALL = RenditionSpec("180p", 320, 180, 300, 64)
 SWITCH_AT = 2.5  # s0 → s1, mid-segment
 SCREEN_AT = 4.0  # s2 shares its screen, s1 in PiP
