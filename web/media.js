@@ -89,7 +89,7 @@ export class Media extends EventTarget {
     pc.ontrack = (e) => this.track(e);
     for (const [source, kind] of /** @type {const} */ ([["mic", "audio"], ["camera", "video"]])) {
       const track = this.localTrack(kind) || null;
-      const tr = pc.addTransceiver(track || kind, { direction: "sendrecv", streams: [this.local] });
+      const tr = pc.addTransceiver(track || kind, { direction: "sendonly", streams: [this.local] });
       this.senders.set(source, tr.sender);
     }
     await this.enqueue(() => this.offer());

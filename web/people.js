@@ -196,7 +196,8 @@ export class People {
     panel.classList.remove("flash");
     void panel.offsetWidth; // restart the animation
     panel.classList.add("flash");
-    toast(t("host.knock", { name }));
+    const count = this.state.waiting.size;
+    toast(count > 1 ? t("host.knockMany", { name, count }) : t("host.knock", { name }), { key: "knock" });
   }
 
   renderHands() {
@@ -212,7 +213,7 @@ export class People {
         h("span", { class: "place", text: `${i + 1}.` }),
         h("span", { class: "name", text: name }),
         h("time", { text: clock(hand.at), datetime: new Date(hand.at * 1000).toISOString() }),
-        mod ? h("button", { type: "button", text: t("hands.lower"), "aria-label": t("hands.lowerName", { name }), onclick: () => ask((c) => c.lowerHand(hand.participant)) }) : null,
+        mod ? h("button", { type: "button", text: t("hands.lowerShort"), "aria-label": t("hands.lowerName", { name }), onclick: () => ask((c) => c.lowerHand(hand.participant)) }) : null,
       );
     }));
   }

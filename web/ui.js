@@ -2,11 +2,23 @@
 
 import { h, $ } from "./dom.js";
 
-/** Show a short message in the live region. @param {string} text @param {number} [ms] */
-export function toast(text, ms = 5000) {
-  const el = h("p", { class: "toast", text });
-  $("toasts").append(el);
-  window.setTimeout(() => el.remove(), ms);
+const MAX_TOASTS = 3;
+
+/**
+ * Show a short message in the live region. A toast with the same key replaces the older one
+ * (eight knocks make one line, not eight).
+ * @param {string} text @param {{ms?: number, key?: string}} [opts]
+ */
+export function toast(text, opts = {}) {
+  const box = $("toasts");
+  const key = opts.key || text;
+  for (const old of box.children) {
+    if (/** @type {HTMLElement} */ (old).dataset.key === key) old.remove();
+  }
+  while (box.children.length >= MAX_TOASTS) box.firstElementChild?.remove();
+  const el = h("p", { class: "toast", text, "data-key": key });
+  box.append(el);
+  window.setTimeout(() => el.remove(), opts.ms || 5000);
 }
 
 /** @type {((yes: boolean) => void)|null} */

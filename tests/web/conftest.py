@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from sfu.server import SFU
 from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
@@ -69,7 +72,8 @@ def settings_for(tmp: Path) -> Settings:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    app = create_app(settings_for(tmp_path))
+    """Signaling with the real SFU on loopback (the app closes the SFU on cleanup)."""
+    app = create_app(settings_for(tmp_path), media=SFU(ice_addresses=("127.0.0.1",)))
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     async with aiohttp.ClientSession() as http:
@@ -100,3 +104,50 @@ async def screenshot(page: Page, name: str) -> Path:
     path = SHOTS / f"{name}.png"
     await page.screenshot(path=str(path))
     return path
+
+
+class Bot:
+    """A lightweight participant: a protocol client over aiohttp, no browser, no media."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.seq = 0
+        self.frames: list[dict[str, Any]] = []
+        self.me = ""
+        self._reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def join(cls, server: Server, room: str, name: str, role: auth.Role = "student") -> Bot:
+        bot = cls(await server.http.ws_connect(f"{server.url}/ws"))
+        token = server.token(name, role, room)
+        reply = await bot.request("join", room=room, version=1, token=token)
+        bot.me = reply["you"]["id"]
+        return bot
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            if frame.type == aiohttp.WSMsgType.TEXT:
+                self.frames.append(json.loads(frame.data))
+
+    async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self.seq += 1
+        await self.ws.send_str(json.dumps({"type": kind, "id": self.seq, **fields}))
+        for _ in range(500):
+            for frame in self.frames:
+                if frame.get("id") == self.seq:
+                    self.frames.remove(frame)
+                    assert frame["type"] != "error", frame
+                    return frame
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"no reply to {kind}")
+
+    async def admitted(self) -> None:
+        for _ in range(500):
+            if any(f["type"] == "welcome" for f in self.frames):
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("not admitted")
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()

@@ -55,7 +55,8 @@ async def test_lesson(server: Server, browser: Browser) -> None:
 
     # The teacher sees the queue (with the knock cue) and admits two, denies one.
     await expect(teacher.get_by_role("heading", name="Зал ожидания (3)")).to_be_visible()
-    await expect(teacher.get_by_text("Пётр Гость ждёт в зале ожидания")).to_be_visible()
+    knock = teacher.get_by_text("В зале ожидания ждут: 3. Последний — Пётр Гость")
+    await expect(knock).to_be_visible()
     await teacher.get_by_role("button", name="Впустить: Иван Сидоров").click()
     await teacher.get_by_role("button", name="Впустить: Пётр Гость").click()
     await teacher.get_by_role("button", name="Отклонить: Олег Денисов").click()
@@ -150,6 +151,11 @@ async def screen_share(teacher: Page, ivan: Page) -> None:
     await teacher.get_by_role("button", name="Демонстрация экрана").click()
     main = ivan.get_by_role("region", name=f"{TEACHER}: демонстрация экрана")
     await expect(main).to_be_visible()
+    # The picture is the shared screen itself (1280x720 from Chromium's fake capture).
+    await ivan.wait_for_function(
+        "() => { const v = document.querySelector('#main-view video');"
+        " return v && v.videoWidth === 1280 && v.currentTime > 0.2; }"
+    )
     await teacher.get_by_role("button", name="Демонстрация экрана").click()
     await expect(main).to_be_hidden()
 

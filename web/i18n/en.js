@@ -122,6 +122,7 @@ export default {
 
   "hands.heading": "Raised hands ({count})",
   "hands.lower": "Lower hand",
+  "hands.lowerShort": "Lower",
   "hands.lowerName": "Lower hand: {name}",
 
   "host.waitingHeading": "Waiting room ({count})",
@@ -131,6 +132,7 @@ export default {
   "host.denyName": "Deny: {name}",
   "host.admitAll": "Admit all",
   "host.knock": "{name} is in the waiting room",
+  "host.knockMany": "{count} waiting in the waiting room. Latest: {name}",
   "host.lowerAll": "Lower all hands",
   "host.controls": "Call controls",
   "host.mayUnmute": "Participants may unmute themselves",

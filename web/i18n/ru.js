@@ -122,6 +122,7 @@ export default {
 
   "hands.heading": "Поднятые руки ({count})",
   "hands.lower": "Опустить руку",
+  "hands.lowerShort": "Опустить",
   "hands.lowerName": "Опустить руку: {name}",
 
   "host.waitingHeading": "Зал ожидания ({count})",
@@ -131,6 +132,7 @@ export default {
   "host.denyName": "Отклонить: {name}",
   "host.admitAll": "Впустить всех",
   "host.knock": "{name} ждёт в зале ожидания",
+  "host.knockMany": "В зале ожидания ждут: {count}. Последний — {name}",
   "host.lowerAll": "Опустить все руки",
   "host.controls": "Управление звонком",
   "host.mayUnmute": "Участники могут включать микрофон",
