@@ -159,6 +159,11 @@ def peer_srtp_tx(pc: Any) -> Any:
     return peer_dtls(pc)._tx_srtp
 
 
+def peer_srtp_rx(pc: Any) -> Any:
+    """The peer's inbound pylibsrtp Session (to check a packet the benchmark diverted)."""
+    return peer_dtls(pc)._rx_srtp
+
+
 def peer_socket_hook(pc: Any, on_media: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """Divert the peer's selected ICE socket: SRTP goes to ``on_media`` raw (still encrypted),
     STUN/DTLS stay with aioice. Returns a function that sends a datagram on that socket."""
