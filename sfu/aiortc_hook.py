@@ -164,6 +164,19 @@ def peer_srtp_rx(pc: Any) -> Any:
     return peer_dtls(pc)._rx_srtp
 
 
+def peer_datagram_filter(pc: Any, keep: Callable[[bytes], bool]) -> None:
+    """Drop the peer's incoming SRTP/SRTCP datagrams for which ``keep`` is False, before
+    decryption (network loss, as the peer's SRTP replay window sees it)."""
+    protocol = peer_dtls(pc).transport._connection._nominated[1].protocol
+    original: Callable[[bytes, Any], None] = protocol.datagram_received
+
+    def received(data: bytes, addr: Any) -> None:
+        if not (data and 127 < data[0] < 192) or keep(data):
+            original(data, addr)
+
+    protocol.datagram_received = received
+
+
 def peer_socket_hook(pc: Any, on_media: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """Divert the peer's selected ICE socket: SRTP goes to ``on_media`` raw (still encrypted),
     STUN/DTLS stay with aioice. Returns a function that sends a datagram on that socket."""

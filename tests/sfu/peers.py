@@ -53,7 +53,10 @@ class Peer:
         self.received = Received()
         self.tracks: TracksChanged | None = None
         self.offers_answered = 0
-        self.drop_rtp: set[int] = set()  # sequence numbers to lose once on arrival (by SSRC seq)
+        self.drop_every = 0  # lose every n-th arriving packet once (its retransmission passes)
+        self.dropped = 0
+        self._arrivals = 0
+        self._dropped_seqs: set[tuple[int, int]] = set()
         self._events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -74,14 +77,37 @@ class Peer:
         aiortc_hook.tap_raw(self.pc, self._on_rtp, self.received.rtcp.append)
         self._task = asyncio.ensure_future(self._run())
         await wait_for(lambda: self.pc.connectionState == "connected")
+        aiortc_hook.peer_datagram_filter(self.pc, self._keep)
         return answer
 
     def _on_rtp(self, packet: bytes) -> None:
-        seq = struct.unpack_from("!H", packet, 2)[0]
-        if seq in self.drop_rtp:
-            self.drop_rtp.discard(seq)
-            return
         self.received.rtp.append(packet)
+
+    def _keep(self, datagram: bytes) -> bool:
+        """Network loss before decryption: every n-th RTP datagram, first arrival only."""
+        if 191 < datagram[1] < 224 or not self.drop_every:
+            return True
+        self._arrivals += 1
+        seq, _, ssrc = struct.unpack_from("!HII", datagram, 2)
+        if self._arrivals % self.drop_every == 0 and (ssrc, seq) not in self._dropped_seqs:
+            self._dropped_seqs.add((ssrc, seq))
+            self.dropped += 1
+            return False
+        return True
+
+    def missing_seqs(self, ssrc: int) -> list[int]:
+        """Gaps in what arrived from ``ssrc`` (between the lowest and highest seen)."""
+        seqs = {struct.unpack_from("!H", p, 2)[0] for p in self.received.from_ssrc(ssrc)}
+        if not seqs:
+            return []
+        first = min(seqs, key=lambda s: (s - next(iter(seqs)) + 0x8000) & 0xFFFF)
+        span = max((s - first) & 0xFFFF for s in seqs)
+        return [(first + i) & 0xFFFF for i in range(span) if (first + i) & 0xFFFF not in seqs]
+
+    def ssrc_of_mid(self, mid: str) -> int:
+        """The SSRC the SFU announced for one of its m-sections."""
+        desc = sdp.parse(self.pc.remoteDescription.sdp)
+        return next(m.ssrcs()[0] for m in desc.media if m.mid == mid)
 
     async def _run(self) -> None:
         while True:

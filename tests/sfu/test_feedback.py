@@ -1,0 +1,121 @@
+"""RTCP through the SFU: NACK recovery under loss, PLI throttle, receiver reports and REMB."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+from sfu import rtcp
+from tests.sfu.peers import Peer, payload, rtp_packet, running_sfu, wait_for
+
+AV = frozenset({"mic", "camera"})
+
+
+async def _pair(sfu, kinds=("audio", "video")):  # type: ignore[no-untyped-def]
+    alice, bob = Peer(sfu, "alice", AV), Peer(sfu, "bob")
+    await alice.join(list(kinds))
+    await bob.join(["audio"], direction="recvonly")
+    await wait_for(lambda: bob.offers_answered >= 1)
+    return alice, bob
+
+
+def _video_ssrc_at(bob: Peer) -> int:
+    assert bob.tracks is not None
+    mid = next(t.mid for t in bob.tracks.tracks if t.source == "camera")
+    return bob.ssrc_of_mid(mid)
+
+
+async def test_nack_recovers_five_percent_loss_on_both_legs() -> None:
+    async with running_sfu() as sfu:
+        alice, bob = await _pair(sfu)
+        try:
+            ssrc = alice.local_ssrcs()["video"]
+            bodies = {1000 + i: payload(i) for i in range(200)}
+            packets = {s: rtp_packet(96, s, s * 100, ssrc, b) for s, b in bodies.items()}
+            for i, packet in enumerate(packets.values()):
+                bob.drop_every = 20  # the downlink loses 5 % on first arrival
+                if i % 20 != 7:  # the uplink loses 5 %: never sent until NACKed
+                    await alice.send(packet)
+                await asyncio.sleep(0.001)
+            bob_ssrc = _video_ssrc_at(bob)
+            for _ in range(100):
+                for item in alice.received.feedback():
+                    if isinstance(item, rtcp.Nack) and item.media_ssrc == ssrc:
+                        for seq in item.seqs:
+                            if seq in packets:
+                                await alice.send(packets[seq])
+                alice.received.rtcp.clear()
+                missing = bob.missing_seqs(bob_ssrc)
+                if missing:
+                    await bob.send(rtcp.nack(1, bob_ssrc, missing))
+                got = {p[12:] for p in bob.received.from_ssrc(bob_ssrc)}
+                if got >= set(bodies.values()):
+                    break
+                await asyncio.sleep(0.05)
+            got = {p[12:] for p in bob.received.from_ssrc(bob_ssrc)}
+            assert got == set(bodies.values())
+            assert bob.dropped >= 9
+            assert sfu.stats()["nacks_sent"] >= 1
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+async def test_keyframe_requests_are_throttled_to_one_a_second() -> None:
+    async with running_sfu() as sfu:
+        alice, bob = await _pair(sfu)
+        try:
+            ssrc = alice.local_ssrcs()["video"]
+            await alice.send(rtp_packet(96, 1, 0, ssrc, payload(0)))
+            await asyncio.sleep(1.1)  # let the subscription's own request age out
+            alice.received.rtcp.clear()
+            bob_ssrc = _video_ssrc_at(bob)
+            for _ in range(10):
+                await bob.send(rtcp.pli(1, bob_ssrc))
+                await bob.send(rtcp.fir(1, bob_ssrc, 1))
+            await asyncio.sleep(0.3)
+            plis = [f for f in alice.received.feedback() if isinstance(f, rtcp.Pli)]
+            assert [p.media_ssrc for p in plis] == [ssrc]
+            assert sfu.stats()["keyframe_requests_in"] == 20
+            await asyncio.sleep(0.8)
+            await bob.send(rtcp.pli(1, bob_ssrc))
+            await wait_for(
+                lambda: len([f for f in alice.received.feedback() if isinstance(f, rtcp.Pli)]) == 2
+            )
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+async def test_publisher_gets_receiver_reports_and_remb() -> None:
+    async with running_sfu() as sfu:
+        alice, bob = await _pair(sfu)
+        try:
+            ssrc = alice.local_ssrcs()["video"]
+            for i in range(20):
+                await alice.send(rtp_packet(96, 500 + i, i * 3000, ssrc, payload(i)))
+
+            def reports() -> list[rtcp.Feedback]:
+                return alice.received.feedback()
+
+            await wait_for(lambda: any(isinstance(f, rtcp.Remb) for f in reports()), 3)
+            blocks = [b for f in reports() if isinstance(f, rtcp.ReceiverReports) for b in f.blocks]
+            assert any(b.ssrc == ssrc and b.highest_seq & 0xFFFF == 519 for b in blocks)
+            remb = next(f for f in reports() if isinstance(f, rtcp.Remb))
+            assert remb.ssrcs == (ssrc,) and remb.bitrate > 1_000_000
+            bob_ssrc = _video_ssrc_at(bob)
+            await bob.send(rtcp.remb(1, 640_000, [bob_ssrc]))
+            participant = sfu.rooms["room"].participants["bob"]
+            await wait_for(lambda: participant.transport.estimate_bps == 640_000)
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+def test_nack_builder_round_trips() -> None:
+    seqs = [65530, 65531, 65535, 0, 3, 40]
+    parsed = rtcp.parse(rtcp.nack(1, 2, seqs))
+    assert parsed is not None
+    assert isinstance(parsed[0], rtcp.Nack)
+    assert sorted(parsed[0].seqs) == sorted(seqs)
+    assert struct.unpack_from("!I", rtcp.pli(7, 9), 8)[0] == 9
