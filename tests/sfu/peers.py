@@ -80,6 +80,13 @@ class Peer:
         aiortc_hook.peer_datagram_filter(self.pc, self._keep)
         return answer
 
+    async def renegotiate(self) -> None:
+        """A new client offer (e.g. after changing a transceiver's direction)."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        answer = await self.sfu.offer(ROOM, self.pid, self.pc.localDescription.sdp)
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        aiortc_hook.tap_raw(self.pc, self._on_rtp, self.received.rtcp.append)
+
     def _on_rtp(self, packet: bytes) -> None:
         self.received.rtp.append(packet)
 
