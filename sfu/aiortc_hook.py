@@ -177,6 +177,14 @@ def peer_datagram_filter(pc: Any, keep: Callable[[bytes], bool]) -> None:
     protocol.datagram_received = received
 
 
+def peer_udp_sender(pc: Any) -> Callable[[bytes], None]:
+    """Send a raw datagram from the peer's selected ICE socket to its selected remote."""
+    pair = peer_dtls(pc).transport._connection._nominated[1]
+    transport = pair.protocol.transport
+    remote = pair.remote_addr
+    return lambda data: transport.sendto(data, remote)
+
+
 def peer_socket_hook(pc: Any, on_media: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """Divert the peer's selected ICE socket: SRTP goes to ``on_media`` raw (still encrypted),
     STUN/DTLS stay with aioice. Returns a function that sends a datagram on that socket."""

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Protocol
 
 from sfu import stun
-from sfu.srtp import PacketBuffer
+from sfu.srtp import BUFFER_SIZE, PacketBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,11 @@ class IceLiteMux:
                 self.counters["socket_error"] += 1
                 logger.debug("recv error %s", exc)
                 continue
+            if length >= BUFFER_SIZE or not length:
+                self.counters["oversize_or_empty"] += 1  # recvfrom_into truncated it
+                continue
             endpoint = by_addr.get(addr)
-            first = rx.data[0] if length else 0
+            first = rx.data[0]
             if first < 4:
                 self._stun(sock, bytes(rx.view[:length]), addr)
             elif endpoint is not None:

@@ -94,11 +94,12 @@ class SFU:
         sdp: str,
         sources: Mapping[str, Source] | None = None,
     ) -> str:
-        desc = _parse(sdp)
-        return self._participant(room_id, participant_id).on_offer(desc, sources or {})
+        participant = self._participant(room_id, participant_id)
+        return participant.on_offer(_parse(sdp), sources or {})
 
     async def answer(self, room_id: str, participant_id: str, sdp: str) -> None:
-        self._participant(room_id, participant_id).on_answer(_parse(sdp))
+        participant = self._participant(room_id, participant_id)
+        participant.on_answer(_parse(sdp))
 
     async def candidate(
         self, room_id: str, participant_id: str, candidate: str | None, sdp_mid: str | None
