@@ -20,8 +20,22 @@ const PATHS = {
   lock: "M6 11h12v9H6z M8 11V8a4 4 0 0 1 8 0v3",
 };
 
+/** @type {Map<string, SVGSVGElement>} built once, cloned after (300 list rows stay cheap) */
+const made = new Map();
+
 /** An icon element (decorative unless given a label). @param {string} name @param {string} [label] */
 export function icon(name, label = "") {
+  const key = `${name}\n${label}`;
+  let svg = made.get(key);
+  if (!svg) {
+    svg = build(name, label);
+    made.set(key, svg);
+  }
+  return /** @type {SVGSVGElement} */ (svg.cloneNode(true));
+}
+
+/** @param {string} name @param {string} label */
+function build(name, label) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
   svg.setAttribute("class", `ic ic-${name}`);
