@@ -103,8 +103,16 @@ class NginxEdge:
         """The worker processes (children of the master), for CPU accounting."""
         if self._proc is None:
             return []
-        children = Path(f"/proc/{self._proc.pid}/task/{self._proc.pid}/children")
-        return [int(p) for p in children.read_text().split()] if children.exists() else []
+        master = str(self._proc.pid)
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == master:
+                pids.append(int(stat.parent.name))
+        return pids
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -35,6 +35,7 @@ class RenditionSpec:
     height: int = 720
     video_kbps: int = 2500
     audio_kbps: int = 128
+    cbr: bool = False  # pad to a constant bitrate (x264 nal-hrd=cbr), e.g. for load tests
 
     @property
     def bandwidth(self) -> int:
@@ -117,6 +118,8 @@ class RenditionEncoder:
             f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:"
             f"vbv-maxrate={int(kbps * 1.2)}:vbv-bufsize={kbps * 2}:threads={threads}"
         )
+        if self.spec.cbr:
+            params += f":nal-hrd=cbr:vbv-maxrate={kbps}:vbv-bufsize={kbps}"
         stream = self._container.add_stream(
             "libx264",
             rate=self.fps,

@@ -105,14 +105,18 @@ class BroadcastPipeline:
         except Exception:
             logger.exception("broadcast %s: pipeline failed", self.output.id)
 
+    def stop(self) -> None:
+        """Stop producing frames; the output stays open (live, frozen) until :meth:`close`."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
     def close(self) -> None:
         """Stop, flush the encoders, close the playlists and the recording. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.stop()
         for encoder in self.encoders:
             try:
                 encoder.close()
