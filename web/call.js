@@ -38,6 +38,7 @@ export class Call {
       if (/** @type {CustomEvent} */ (e).detail.id === s.you?.id) this.syncSelf();
     });
     s.addEventListener("room", () => this.renderToolbar());
+    s.addEventListener("tracks", () => this.renderAudio());
     s.addEventListener("hands", () => this.renderHand());
     s.addEventListener("position", () => this.renderHand());
     s.addEventListener("waiting", (e) => {

@@ -87,6 +87,10 @@ export class Media extends EventTarget {
       this.conn.mediaCandidate(c ? c.candidate : null, c ? c.sdpMid : null).catch(() => {});
     };
     pc.ontrack = (e) => this.track(e);
+    // A network change breaks the ICE path: restart it with a new offer (new ufrag).
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed") this.enqueue(() => this.offer(true));
+    };
     for (const [source, kind] of /** @type {const} */ ([["mic", "audio"], ["camera", "video"]])) {
       const track = this.localTrack(kind) || null;
       const tr = pc.addTransceiver(track || kind, { direction: "sendonly", streams: [this.local] });
@@ -107,10 +111,10 @@ export class Media extends EventTarget {
     else console.warn("media:", err);
   }
 
-  async offer() {
+  async offer(iceRestart = false) {
     const pc = this.pc;
     if (!pc || !this.available) return;
-    await pc.setLocalDescription(await pc.createOffer());
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
     const reply = await this.conn.mediaOffer(/** @type {string} */ (pc.localDescription?.sdp));
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
   }

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
@@ -45,6 +46,7 @@ class Server:
 
     url: str
     http: aiohttp.ClientSession
+    app: web.Application
 
     async def create_room(self, title: str = "Урок математики", **settings: Any) -> str:
         body = {"title": title, "org": "school1", "settings": settings}
@@ -57,6 +59,17 @@ class Server:
         return auth.mint(
             SECRET, user_id=f"{role}:{name}", name=name, role=role, org="school1", room=room
         )
+
+    def drop_connections(self) -> int:
+        """Close every WebSocket from the server side, as a network change would."""
+        from aiohttp import WSCloseCode
+
+        from signaling.ws import HUB
+
+        sessions = list(self.app[HUB].sessions)
+        for session in sessions:
+            session.close(WSCloseCode.GOING_AWAY, "test_drop")
+        return len(sessions)
 
     def link(self, room: str, name: str | None = None, role: auth.Role = "student") -> str:
         if name is None:
@@ -77,7 +90,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     async with aiohttp.ClientSession() as http:
-        yield Server(url=str(test_server.make_url("")).rstrip("/"), http=http)
+        yield Server(url=str(test_server.make_url("")).rstrip("/"), http=http, app=app)
     await test_server.close()
 
 

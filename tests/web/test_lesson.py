@@ -72,6 +72,7 @@ async def test_lesson(server: Server, browser: Browser) -> None:
     await screen_share(teacher, ivan)
     await reload_returns(teacher, ivan)
     await reload_returns(teacher, guest)  # a guest has no user id: only the resume key helps
+    await network_loss(server, teacher, ivan)
 
 
 async def hands(teacher: Page, ivan: Page) -> None:
@@ -158,6 +159,11 @@ async def screen_share(teacher: Page, ivan: Page) -> None:
     )
     await teacher.get_by_role("button", name="Демонстрация экрана").click()
     await expect(main).to_be_hidden()
+    # The teacher's microphone (on by default for teachers) plays through an audio element.
+    assert await ivan.evaluate(
+        "() => [...document.querySelectorAll('#remote-audio audio')]"
+        ".some((a) => a.srcObject && a.srcObject.getAudioTracks()[0].readyState === 'live')"
+    )
 
 
 async def reload_returns(teacher: Page, student: Page) -> None:
@@ -170,3 +176,19 @@ async def reload_returns(teacher: Page, student: Page) -> None:
     await teacher.get_by_role("tab", name="Участники").click()
     await expect(teacher.get_by_role("heading", name="Участники (3)")).to_be_visible()
     await expect(teacher.get_by_role("heading", name=re.compile("Зал ожидания"))).to_be_hidden()
+
+
+async def network_loss(server: Server, teacher: Page, ivan: Page) -> None:
+    """The network goes away: "reconnecting…" shows; when it is back, the lesson goes on."""
+    await ivan.context.set_offline(True)
+    assert server.drop_connections() >= 3
+    status = ivan.get_by_role("status").filter(has_text="Переподключение…")
+    await expect(status).to_be_visible()
+    await ivan.wait_for_timeout(1500)  # retries fail while offline: the state stays visible
+    await expect(status).to_be_visible()
+    await ivan.context.set_offline(False)
+    await expect(status).to_be_hidden(timeout=15_000)
+    await expect(ivan.get_by_role("button", name="Поднять руку")).to_be_visible()
+    await expect(teacher.get_by_role("heading", name="Участники (3)")).to_be_visible()
+    await ivan.get_by_role("button", name="Поднять руку").click()
+    await expect(teacher.get_by_role("heading", name="Поднятые руки (1)")).to_be_visible()
