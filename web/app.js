@@ -43,7 +43,7 @@ function main() {
   const join = new JoinPage({ room, token }, (choice) => client.start(choice));
   wire(client, join);
   document.addEventListener("urok:language", () => {
-    if (client.phase === "call") client.state.emit("reset");
+    if (client.phase === "call") call.relocalize();
   });
   // Exposed for tests and the bench (read-only use).
   Object.assign(window, { urok: { client, call } });

@@ -25,6 +25,7 @@ export class Call {
     this.panel = null;
     this.chat = new Chat(client, () => this.panel === "chat");
     this.busy = false;
+    this.lastPanelButton = "";
     /** @type {Set<Source>} sources a host asked me to turn on (allowed despite moderation) */
     this.allowed = new Set();
     this.bind();
@@ -54,12 +55,21 @@ export class Call {
     $("btn-hand").addEventListener("click", () => this.toggleHand());
     $("btn-people").addEventListener("click", () => this.openPanel("people"));
     $("btn-chat").addEventListener("click", () => this.openPanel("chat"));
+    for (const id of ["btn-people", "btn-chat"]) {
+      $(id).addEventListener("click", () => (this.lastPanelButton = id));
+    }
     $("tab-people").addEventListener("click", () => this.openPanel("people", true));
     $("tab-chat").addEventListener("click", () => this.openPanel("chat", true));
     $("side-close").addEventListener("click", () => this.openPanel(null));
     $("btn-layout").addEventListener("click", () => this.toggleLayout());
     $("btn-leave").addEventListener("click", () => this.client.leave());
     document.addEventListener("keydown", (e) => this.shortcut(e));
+    $("side").addEventListener("keydown", (/** @type {KeyboardEvent} */ e) => {
+      if (e.key === "Escape" && !(/** @type {HTMLElement} */ (e.target)).closest("[role=menu]")) {
+        this.openPanel(null);
+        $(this.lastPanelButton || "btn-people").focus();
+      }
+    });
   }
 
   onWelcome() {
@@ -70,6 +80,15 @@ export class Call {
     this.renderToolbar();
     this.renderHand();
     this.applyPrefs();
+  }
+
+  /** Redraw every view in the newly chosen language (no request is sent). */
+  relocalize() {
+    this.grid.render();
+    this.people.renderAll();
+    this.chat.renderAll();
+    this.renderToolbar();
+    this.renderHand();
   }
 
   onMedia() {

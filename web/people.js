@@ -264,6 +264,7 @@ export class People {
     if (p.hand !== null) items.push([t("hands.lower"), () => ask((c) => c.lowerHand(p.id))]);
     if (you?.rank === "host" && p.rank === "member" && !p.guest) items.push([t("action.promote"), () => ask((c) => c.promote(p.id))]);
     if (you?.rank === "host" && p.rank === "cohost") items.push([t("action.demote"), () => ask((c) => c.demote(p.id))]);
+    if (you?.rank === "host" && !p.guest) items.push([t("action.makeHost"), () => this.makeHost(p)]);
     if (p.rank !== "host") {
       items.push([t("action.remove"), () => this.removeOrBan(p, false)]);
       items.push([t("action.ban"), () => this.removeOrBan(p, true)]);
@@ -279,6 +280,14 @@ export class People {
     const yes = await confirmBox(text, t(ban ? "action.ban" : "action.remove"), t("common.cancel"));
     if (!yes) return;
     await this.client.ask((c) => (ban ? c.ban(p.id) : c.remove(p.id)));
+  }
+
+  /** @param {ParticipantInfo} p */
+  async makeHost(p) {
+    const text = t("action.makeHostConfirm", { name: p.name });
+    if (await confirmBox(text, t("action.makeHost"), t("common.cancel"))) {
+      await this.client.ask((c) => c.transferHost(p.id));
+    }
   }
 
   closeMenu() {

@@ -150,6 +150,8 @@ export default {
   "action.askCamera": "Ask to turn camera on",
   "action.promote": "Make co-host",
   "action.demote": "Remove co-host rights",
+  "action.makeHost": "Make host",
+  "action.makeHostConfirm": "Hand the host role to {name}? You will become a co-host.",
   "action.remove": "Remove from call",
   "action.ban": "Block",
   "action.removeConfirm": "Remove {name} from the call?",

@@ -150,6 +150,8 @@ export default {
   "action.askCamera": "Попросить включить камеру",
   "action.promote": "Сделать соведущим",
   "action.demote": "Снять права соведущего",
+  "action.makeHost": "Сделать ведущим",
+  "action.makeHostConfirm": "Передать роль ведущего: {name}? Вы станете соведущим.",
   "action.remove": "Удалить из звонка",
   "action.ban": "Заблокировать",
   "action.removeConfirm": "Удалить {name} из звонка?",
