@@ -47,8 +47,19 @@ def create_app(
 
 
 def default_media(settings: Settings) -> MediaBackend:
-    """The in-process SFU (issue 3) once it lands; until then signaling runs without media."""
-    return NoMedia()
+    """The in-process SFU (one ICE-lite UDP port), or none with ``media = false``."""
+    if not settings.media:
+        return NoMedia()
+    from sfu.server import SFU
+
+    return SFU(
+        ice_addresses=settings.ice_addresses,
+        port_min=settings.udp_port_min,
+        port_max=settings.udp_port_max,
+        turn_urls=settings.turn_urls,
+        turn_secret=settings.turn_secret,
+        turn_ttl_s=settings.turn_ttl_s,
+    )
 
 
 def _routes(app: web.Application) -> None:
