@@ -15,13 +15,13 @@ COPY signaling signaling
 COPY broadcast broadcast
 COPY recordings recordings
 COPY bench bench
-RUN pip install .
+RUN pip install -e .  # editable: web/ and the packages stay side by side in /srv/urok
 COPY web web
 RUN if [ -f web/package.json ]; then cd web && npm ci --omit=dev --no-audit --no-fund; fi
 
 RUN useradd --system --home /srv/urok urok && mkdir -p /data && chown urok /data
 USER urok
-# web/ is found next to the installed packages' source tree
+
 ENV UROK_HOST=0.0.0.0 UROK_PORT=8080 UROK_DATA_DIR=/data \
     UROK_UDP_PORT_MIN=7882 UROK_UDP_PORT_MAX=7882
 EXPOSE 8080/tcp 7882/udp
