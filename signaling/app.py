@@ -35,6 +35,7 @@ def create_app(
         state = store or await open_store(settings.state, settings.state_prefix)
         hub = Hub(settings, secret, Repo(state), media or default_media(settings))
         app[HUB] = hub
+        hub.start()
         logger.info("urok ready on %s (state: %s)", settings.base_url(), settings.state)
         yield
         await hub.close()

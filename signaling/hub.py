@@ -7,13 +7,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+import msgspec
 from aiohttp import WSCloseCode
 
 from sfu.api import IceServer, MediaBackend, MediaError, MediaEvent, Notify, Source
 from signaling import messages as m
 from signaling.config import Settings
 from signaling.metrics import Metrics
-from signaling.records import Repo, RoomRecord, now
+from signaling.records import Repo, RoomRecord, new_id, now
 from signaling.room import Participant, Room
 from signaling.session import Session
 
@@ -59,6 +60,8 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self._activating: dict[str, asyncio.Lock] = {}
         self.sessions: set[Session] = set()
+        self.node_id = new_id(6)
+        self._listener: asyncio.Task[None] | None = None
         self._register_gauges()
 
     def _register_gauges(self) -> None:
@@ -98,14 +101,58 @@ class Hub:
             return room
 
     async def update_record(self, record: RoomRecord) -> None:
-        """Save a changed record; a live room sees it and tells its participants."""
+        """Save a changed record; the live room (on any node) tells its participants."""
         room = self.rooms.get(record.id)
         if room is None:
             await self.repo.save_room(record)
+        else:
+            async with room.lock:
+                await room.save_record(record)
+                room.broadcast(m.RoomChanged(room=room.info()))
+        await self._announce(record.id, "changed")
+
+    async def end_by_id(self, room_id: str, reason: str) -> None:
+        """End a room wherever it lives: here at once, elsewhere through the event channel."""
+        room = self.rooms.get(room_id)
+        if room is not None:
+            async with room.lock:
+                await self.end_room(room, reason)
+        else:
+            record = await self.repo.room(room_id)
+            if record is not None and not record.ended:
+                await self.repo.save_room(_ended(record))
+        await self._announce(room_id, "ended")
+
+    # ------------------------------------------------------------ events between nodes
+    async def _announce(self, room_id: str, op: str) -> None:
+        event = RoomEvent(node=self.node_id, room=room_id, op=op)
+        await self.repo.store.publish(EVENTS, msgspec.json.encode(event))
+
+    def start(self) -> None:
+        """Listen to room events from other nodes (REST calls that reached another node)."""
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        async with self.repo.store.subscribe(EVENTS) as sub:
+            async for data in sub:
+                try:
+                    event = msgspec.json.decode(data, type=RoomEvent)
+                    await self._apply(event)
+                except Exception:  # a bad event must not stop the listener
+                    logger.exception("room event failed")
+
+    async def _apply(self, event: RoomEvent) -> None:
+        room = self.rooms.get(event.room)
+        if event.node == self.node_id or room is None:
             return
         async with room.lock:
-            await room.save_record(record)
-            room.broadcast(m.RoomChanged(room=room.info()))
+            if event.op == "ended":
+                await self.end_room(room, "ended_by_api")
+                return
+            record = await self.repo.room(event.room)
+            if record is not None and record != room.record:
+                room.record = record
+                room.broadcast(m.RoomChanged(room=room.info()))
 
     async def end_room(self, room: Room, reason: str) -> None:
         """End for everyone: tell, disconnect, close media, keep the record as ended."""
@@ -153,6 +200,10 @@ class Hub:
             p.grace = None
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         for session in list(self.sessions):
             session.close(WSCloseCode.GOING_AWAY, "server_shutdown")
         await asyncio.gather(*(s.wait_closed(1.0) for s in list(self.sessions)))
@@ -163,9 +214,18 @@ class Hub:
         await self.media.close()
 
 
-def _ended(record: RoomRecord) -> RoomRecord:
-    import msgspec
+EVENTS = "room-events"
 
+
+class RoomEvent(msgspec.Struct, frozen=True):
+    """Published when a room changes or ends through a node that may not hold it."""
+
+    node: str
+    room: str
+    op: str  # "changed" | "ended"
+
+
+def _ended(record: RoomRecord) -> RoomRecord:
     return msgspec.structs.replace(record, ended_at=now())
 
 

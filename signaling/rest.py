@@ -323,12 +323,7 @@ async def end_room(request: web.Request) -> web.Response:
     who = principal(request)
     hub = request.app[HUB]
     record = await _room_for(request, who)
-    room = await hub.room(record.id)
-    if room is not None and not room.record.ended:
-        async with room.lock:
-            await hub.end_room(room, "ended_by_api")
-    elif not record.ended:
-        await hub.repo.save_room(msgspec.structs.replace(record, ended_at=now()))
+    await hub.end_by_id(record.id, "ended_by_api")
     fresh = await hub.repo.room(record.id)
     assert fresh is not None
     return reply(_view(hub, fresh))
