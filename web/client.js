@@ -131,7 +131,10 @@ export class Client extends EventTarget {
       conn.addEventListener(type, (e) => fn(/** @type {CustomEvent} */ (e).detail));
     on("welcome", (msg) => this.welcome(msg));
     on("denied", (msg) => this.end("denied", msg.reason, false));
-    on("removed", (msg) => this.end("removed", msg.reason, msg.banned));
+    on("removed", (msg) => {
+      const kind = msg.reason === "replaced" ? "replaced" : "removed";
+      this.end(kind, msg.reason, msg.banned);
+    });
     on("room_ended", (msg) => this.end("ended", msg.reason, false));
     on("unmute_requested", (msg) => this.emit("unmute_requested", msg));
     on("protocol_error", (msg) => this.emit("problem", msg));

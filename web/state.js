@@ -112,7 +112,10 @@ export class RoomState extends EventTarget {
 /** @type {Record<string, (s: RoomState, msg: any) => void>} */
 const HANDLERS = {
   participant_joined: (s, msg) => s.upsert(msg.participant),
-  participant_changed: (s, msg) => s.upsert(msg.participant),
+  // A change for someone who already left (a late frame) must not bring them back.
+  participant_changed: (s, msg) => {
+    if (s.participants.has(msg.participant.id)) s.upsert(msg.participant);
+  },
   participant_left: (s, msg) => s.removeParticipant(msg.participant, msg.reason),
   waiting_joined: (s, msg) => {
     s.waiting.set(msg.entry.id, msg.entry);

@@ -137,19 +137,29 @@ class Bot:
         bot.me = reply["you"]["id"]
         return bot
 
+    @classmethod
+    async def refused(cls, server: Server, room: str, name: str) -> str:
+        """Try to join; returns the error code (fails if the join was accepted)."""
+        bot = cls(await server.http.ws_connect(f"{server.url}/ws"))
+        token = server.token(name, "student", room)
+        reply = await bot.request("join", check=False, room=room, version=1, token=token)
+        await bot.close()
+        assert reply["type"] == "error", reply
+        return str(reply["code"])
+
     async def _read(self) -> None:
         async for frame in self.ws:
             if frame.type == aiohttp.WSMsgType.TEXT:
                 self.frames.append(json.loads(frame.data))
 
-    async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
+    async def request(self, kind: str, check: bool = True, **fields: Any) -> dict[str, Any]:
         self.seq += 1
         await self.ws.send_str(json.dumps({"type": kind, "id": self.seq, **fields}))
         for _ in range(500):
             for frame in self.frames:
                 if frame.get("id") == self.seq:
                     self.frames.remove(frame)
-                    assert frame["type"] != "error", frame
+                    assert not check or frame["type"] != "error", frame
                     return frame
             await asyncio.sleep(0.01)
         raise TimeoutError(f"no reply to {kind}")

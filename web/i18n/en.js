@@ -35,6 +35,8 @@ export default {
   "end.banned.text": "The host blocked you from this call.",
   "end.ended.title": "The call has ended",
   "end.ended.text": "The host ended the call for everyone.",
+  "end.replaced.title": "You joined from another tab",
+  "end.replaced.text": "This call is open in another tab or on another device.",
   "end.left.title": "You left the call",
   "end.left.text": "You can come back with the same link.",
 
