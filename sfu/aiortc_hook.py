@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -185,24 +187,17 @@ def peer_udp_sender(pc: Any) -> Callable[[bytes], None]:
     return lambda data: transport.sendto(data, remote)
 
 
-def peer_socket_hook(pc: Any, on_media: Callable[[bytes], None]) -> Callable[[bytes], None]:
-    """Divert the peer's selected ICE socket: SRTP goes to ``on_media`` raw (still encrypted),
-    STUN/DTLS stay with aioice. Returns a function that sends a datagram on that socket."""
-    conn = peer_dtls(pc).transport._connection
-    pair = conn._nominated[1]
-    protocol = pair.protocol
-    original: Callable[[bytes, Any], None] = protocol.datagram_received
-
-    def received(data: bytes, addr: Any) -> None:
-        if data and 127 < data[0] < 192:
-            on_media(data)
-        else:
-            original(data, addr)
-
-    protocol.datagram_received = received
-    transport = protocol.transport
-    remote = pair.remote_addr
-    return lambda data: transport.sendto(data, remote)
+def peer_take_socket(pc: Any) -> tuple[socket.socket, Any]:
+    """Take the peer's selected UDP socket away from aioice (a duplicate of its descriptor;
+    aioice's own transport is closed). For a load generator that reads packets in bulk; the
+    peer connection stops doing ICE consent, so use it for seconds, not minutes."""
+    pair = peer_dtls(pc).transport._connection._nominated[1]
+    transport = pair.protocol.transport
+    fd = os.dup(transport.get_extra_info("socket").fileno())
+    transport.abort()
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
+    return sock, pair.remote_addr
 
 
 @contextlib.contextmanager

@@ -59,7 +59,6 @@ class DownTrack:
         self.ts_offset = random.randrange(1 << 32)
         self.active = False  # set once the subscriber's answer accepted this SSRC
         self.id_map: dict[int, int] | None = None  # header extension ids, when they differ
-        self.last_out_seq: int | None = None
         self.nacks_answered = 0
         self.closed = False
 
@@ -70,10 +69,11 @@ class DownTrack:
             return None
         return (self.pt, self.seq_offset, self.ts_offset, self.ssrc, t.srtp.tx.ctx, *t.remote)
 
-    def resync(self, in_seq: int) -> None:
-        """Keep the subscriber's sequence numbers continuous across a pause."""
-        if self.last_out_seq is not None:
-            self.seq_offset = (self.last_out_seq + 1 - in_seq) & 0xFFFF
+    def resync(self, last_in_seq: int, in_seq: int) -> None:
+        """Keep the subscriber's sequence numbers continuous across a pause: the packet
+        ``in_seq`` goes out right after the one ``last_in_seq`` went out as."""
+        last_out = (last_in_seq + self.seq_offset) & 0xFFFF
+        self.seq_offset = (last_out + 1 - in_seq) & 0xFFFF
 
     def send(self, data: bytes) -> None:
         """The slow path: one packet with extension ids remapped (or a NACK answer)."""
@@ -136,6 +136,7 @@ class Track:
         self.keyframe_requests_sent = 0
         self.stats = ReceiveStats()
         self.forwarded = 0
+        self.last_forwarded: int | None = None
         self.dropped_muted = 0
         self.send_errors = 0
         self.last_sr: rtcp.SenderReport | None = None
@@ -190,6 +191,9 @@ class Track:
         if self._dirty:
             self._rebuild()
         self.forwarded += 1
+        last = self.last_forwarded
+        if last is None or (seq - last) & 0xFFFF < 0x8000:  # not a late retransmission
+            self.last_forwarded = seq
         self._fan_out(data, seq)
         for down in self._slow:
             down.send(data)
@@ -215,14 +219,12 @@ class Track:
                     sock.sendto(view[: c_len[0]], addr)
                 except OSError:
                     self.send_errors += 1
-        if self._targets:
-            for down in self.downtracks:
-                down.last_out_seq = (seq + down.seq_offset) & 0xFFFF
 
     def _resume(self, seq: int) -> None:
         self._resume_pending = False
-        for down in self.downtracks:
-            down.resync(seq)
+        if self.last_forwarded is not None:
+            for down in self.downtracks:
+                down.resync(self.last_forwarded, seq)
         self.invalidate()
 
     def cached(self, seq: int) -> bytes | None:

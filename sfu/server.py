@@ -165,6 +165,15 @@ class SFU:
                 for participant in list(room.participants.values()):
                     participant.transport.periodic(now)
 
+    def srtp_profiles(self) -> set[str]:
+        """The SRTP protection profiles negotiated by the connected transports."""
+        return {
+            p.transport.srtp.profile
+            for room in self.rooms.values()
+            for p in room.participants.values()
+            if p.transport.srtp is not None
+        }
+
     def stats(self) -> dict[str, int]:
         """Counters: dropped and rejected packets by reason, NACKs, key frame requests."""
         return dict(self.counters)

@@ -120,6 +120,7 @@ class SrtpPair:
 
     rx: SrtpSession
     tx: SrtpSession
+    profile: str = ""
 
     @classmethod
     def from_material(cls, profile: SrtpProfile, material: bytes, is_server: bool) -> SrtpPair:
@@ -128,6 +129,7 @@ class SrtpPair:
         return cls(
             rx=SrtpSession(profile, profile.split(material, remote), outbound=False),
             tx=SrtpSession(profile, profile.split(material, local), outbound=True),
+            profile=profile.openssl_name.decode(),
         )
 
     def close(self) -> None:
