@@ -154,6 +154,11 @@ class StageBuffer:
         return self._state
 
     def want(self, keys: frozenset[SourceKey]) -> None:
+        if keys == self._wanted:
+            return
+        with self._lock:  # a hidden source's last frame goes stale: never show it again
+            for key in [k for k in self._frames if k not in keys]:
+                del self._frames[key]
         self._wanted = keys
 
     def video(self, key: SourceKey) -> av.VideoFrame | None:
