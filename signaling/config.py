@@ -41,6 +41,10 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""  # coturn static-auth-secret (REST credentials)
     turn_ttl_s: int = 3600
+    # webhooks for rooms without an organisation's own endpoint
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_retry_s: float = 1.0  # first retry delay; doubles up to a minute
     # limits
     max_participants: int = 300
     max_message_bytes: int = 65536

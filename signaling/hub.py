@@ -17,6 +17,7 @@ from signaling.metrics import Metrics
 from signaling.records import Repo, RoomRecord, new_id, now
 from signaling.room import Participant, Room
 from signaling.session import Session
+from signaling.webhooks import WebhookConfig, Webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,12 @@ class Hub:
         self._activating: dict[str, asyncio.Lock] = {}
         self.sessions: set[Session] = set()
         self.node_id = new_id(6)
+        fallback = (
+            WebhookConfig(url=settings.webhook_url, secret=settings.webhook_secret)
+            if settings.webhook_url
+            else None
+        )
+        self.webhooks = Webhooks(repo.store, fallback, retry_base_s=settings.webhook_retry_s)
         self._listener: asyncio.Task[None] | None = None
         self._register_gauges()
 
@@ -167,12 +174,33 @@ class Hub:
             self._cancel_grace(p)
             if p.session is not None:
                 p.session.close(WSCloseCode.GOING_AWAY, "room_ended")
+        for p in room.participants.values():
+            self.emit_participant(room, p, "participant_left", reason="room_ended")
         room.participants.clear()
         room.waiting.clear()
+        self.emit_room(room.record, "ended", reason=reason)
         await room.clear_live_state()
         with contextlib.suppress(MediaError):
             await self.media.close_room(room.id)
         self.rooms.pop(room.id, None)
+
+    def emit_room(self, record: RoomRecord, what: str, **data: object) -> None:
+        """room_started / room_ended, or broadcast_* for a broadcast's stage."""
+        event = f"{'broadcast' if record.kind == 'broadcast' else 'room'}_{what}"
+        self.webhooks.emit(event, record.org, record.id, title=record.title, **data)
+
+    def emit_participant(self, room: Room, p: Participant, event: str, **data: object) -> None:
+        ident = p.identity
+        self.webhooks.emit(
+            event,
+            room.record.org,
+            room.id,
+            participant=p.id,
+            user_id=None if ident.guest else ident.user_id,
+            name=ident.name,
+            role=ident.role,
+            **data,
+        )
 
     # ------------------------------------------------------------ media glue
     def notifier(self, p: Participant) -> Notify:
@@ -212,6 +240,7 @@ class Hub:
                 self._cancel_grace(p)
         self.rooms.clear()
         await self.media.close()
+        await self.webhooks.close()
 
 
 EVENTS = "room-events"

@@ -46,6 +46,21 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
         rest.RedeemView,
         False,
     ),
+    ("PUT", "/api/orgs/{org}/webhook"): (
+        "Set the school's webhook endpoint",
+        rest.WebhookSet,
+        200,
+        rest.WebhookView,
+        True,
+    ),
+    ("GET", "/api/orgs/{org}/webhook"): ("The webhook endpoint", None, 200, rest.WebhookView, True),
+    ("DELETE", "/api/orgs/{org}/webhook"): (
+        "Remove the webhook endpoint",
+        None,
+        200,
+        rest.WebhookView,
+        True,
+    ),
 }
 
 REF = "#/components/schemas/{name}"

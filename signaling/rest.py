@@ -20,6 +20,7 @@ from signaling import auth
 from signaling import messages as m
 from signaling.hub import Hub
 from signaling.records import InviteRecord, JoinRole, Kind, RoomRecord, RoomSettings, new_id, now
+from signaling.webhooks import WebhookConfig
 from signaling.ws import HUB
 
 T = TypeVar("T")
@@ -489,6 +490,43 @@ async def redeem_invite(request: web.Request) -> web.Response:
     return reply(RedeemView(token=token, room=invite.room, role=invite.role, join_url=url), 201)
 
 
+class WebhookSet(Struct, frozen=True, forbid_unknown_fields=True):
+    url: Annotated[str, Meta(pattern="^https?://", max_length=2000)]
+    secret: Annotated[str, Meta(min_length=16, max_length=200)]
+
+
+class WebhookView(Struct, frozen=True):
+    org: str
+    url: str | None
+
+
+def _org_admin(request: web.Request) -> str:
+    who = principal(request)
+    org = request.match_info["org"]
+    if who.kind == "api" or (who.kind == "admin" and who.org == org):
+        return org
+    raise fail(403, "not_allowed", "only an API key or this school's administrator")
+
+
+async def set_webhook(request: web.Request) -> web.Response:
+    org = _org_admin(request)
+    body = await body_of(request, WebhookSet)
+    await request.app[HUB].webhooks.configure(org, WebhookConfig(url=body.url, secret=body.secret))
+    return reply(WebhookView(org=org, url=body.url))
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    org = _org_admin(request)
+    config = await request.app[HUB].webhooks.config_for(org)
+    return reply(WebhookView(org=org, url=None if config is None else config.url))
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    org = _org_admin(request)
+    await request.app[HUB].webhooks.configure(org, None)
+    return reply(WebhookView(org=org, url=None))
+
+
 async def health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     people = sum(len(r.participants) for r in hub.rooms.values())
@@ -513,4 +551,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/invites", list_invites),
     ("DELETE", "/api/invites/{invite_id}", revoke_invite),
     ("POST", "/api/invites/{invite_id}/redeem", redeem_invite),
+    ("PUT", "/api/orgs/{org}/webhook", set_webhook),
+    ("GET", "/api/orgs/{org}/webhook", get_webhook),
+    ("DELETE", "/api/orgs/{org}/webhook", delete_webhook),
 ]

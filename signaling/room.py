@@ -117,6 +117,7 @@ class Room:
         self.bans: set[str] = set()
         self.cohosts: set[str] = set()  # user ids promoted to co-host (kept across reconnects)
         self.recording = False
+        self.started = False  # room_started was announced (webhooks)
         self.closed = False
 
     @property

@@ -169,11 +169,15 @@ async def admit(hub: Hub, room: Room, p: Participant, rid: m.ReqId | None) -> No
         await room.save_waiting(p, False)
         room.to_moderators(m.WaitingLeft(participant=p.id, outcome="admitted"))
     p.state = "admitted"
+    if not room.started:
+        room.started = True
+        hub.emit_room(room.record, "started")
     room.participants[p.id] = p
     await room.save_participant(p)
     room.broadcast(m.ParticipantJoined(participant=p.info()), exclude=p)
     p.send(welcome(hub, room, p, rid))
     hub.metrics.joins.inc()
+    hub.emit_participant(room, p, "participant_joined")
     await hub.media_join(room, p)
 
 
@@ -213,6 +217,7 @@ async def depart(hub: Hub, room: Room, p: Participant, reason: str) -> None:
     elif room.participants.pop(p.id, None) is not None:
         had_hand = p.hand is not None
         room.broadcast(m.ParticipantLeft(participant=p.id, reason=reason))
+        hub.emit_participant(room, p, "participant_left", reason=reason)
         if had_hand:
             from signaling.handlers.hands import tell_positions
 

@@ -199,6 +199,7 @@ async def urok(
         state="memory",
         reconnect_grace_s=1.0,
         ws_rate_per_s=1000,
+        webhook_retry_s=0.1,
         media=False,
     )
     media = FakeMedia()
