@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import av
+
+from broadcast.encoder import RenditionSpec
+from broadcast.pipeline import open_broadcast
 from broadcast.stage import SourceKey
-from tests.broadcast.conftest import SCREEN_AT, SWITCH_AT, Recorded
+from broadcast.synthetic import SyntheticStage
+from recordings.storage import LocalStorage
+from tests.broadcast.conftest import SCREEN_AT, SMALL, SWITCH_AT, Recorded
 from tests.broadcast.media import av_offsets, decode, first_packet_is_keyframe
 
 
@@ -80,3 +87,20 @@ def test_manifest_counts_what_landed(recorded: Recorded) -> None:
     manifest = recorded.storage.read("synthetic/manifest.json").decode()
     assert '"status": "complete"' in manifest
     assert '"segments": 4' in manifest
+
+
+def test_two_renditions_from_one_composite(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    tiny = RenditionSpec("90p", 160, 90, 100, 48)
+    pipeline = open_broadcast("two", SyntheticStage(1), storage, (SMALL, tiny), realtime=False)
+    pipeline.run_frames(90)
+    master = pipeline.output.master()
+    pipeline.close()
+    assert master.count("#EXT-X-STREAM-INF") == 2
+    assert "RESOLUTION=320x180" in master and "RESOLUTION=160x90" in master
+    assert "180p/playlist.m3u8" in master and "90p/playlist.m3u8" in master
+    for name, size in (("180p", (320, 180)), ("90p", (160, 90))):
+        with av.open(str(tmp_path / "two" / name / "playlist.m3u8")) as container:
+            frames = list(container.decode(video=0))
+        assert len(frames) == 90
+        assert (frames[0].width, frames[0].height) == size
