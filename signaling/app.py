@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from sfu.api import MediaBackend, NoMedia
-from signaling import openapi, rest
+from signaling import calendar, openapi, rest
 from signaling.config import Settings, secret_from_data_dir
 from signaling.hub import Hub
 from signaling.records import Repo
@@ -66,6 +66,8 @@ def default_media(settings: Settings) -> MediaBackend:
 def _routes(app: web.Application) -> None:
     for method, path, handler in rest.ROUTES:
         app.router.add_route(method, path, handler)
+    app.router.add_post("/api/calendar/link", calendar.feed_link)
+    app.router.add_get("/calendar/{token}.ics", calendar.feed)
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/healthz", rest.health)
     app.router.add_get("/metrics", rest.metrics)

@@ -80,8 +80,9 @@ def mint(
     grants: Grants | None = None,
     ttl_s: int = 6 * 3600,
     now: float | None = None,
+    scope: str | None = None,
 ) -> str:
-    """Sign a join token."""
+    """Sign a join token (or, with ``scope``, a token good only for that, e.g. "calendar")."""
     if role not in ROLES or role == "guest":
         raise AuthError("invalid_role", f"cannot mint a token for role {role!r}")
     issued = int(now if now is not None else time.time())
@@ -96,14 +97,16 @@ def mint(
         "jti": secrets.token_urlsafe(8),
         "grants": {"publish": sorted(g.publish), "chat": g.chat, "moderate": g.moderate},
     }
-    for key, value in (("org", org), ("group", group), ("room", room)):
+    for key, value in (("org", org), ("group", group), ("room", room), ("scope", scope)):
         if value is not None:
             claims[key] = value
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def verify(secret: str, token: str, room_id: str | None = None) -> Identity:
-    """Check signature, expiry, issuer and room; raise AuthError with a stable code."""
+def verify(
+    secret: str, token: str, room_id: str | None = None, scope: str | None = None
+) -> Identity:
+    """Check signature, expiry, issuer, scope and room; raise AuthError with a stable code."""
     try:
         claims = jwt.decode(
             token,
@@ -116,6 +119,8 @@ def verify(secret: str, token: str, room_id: str | None = None) -> Identity:
         raise AuthError("token_expired", "the link has expired") from None
     except jwt.PyJWTError as exc:
         raise AuthError("token_invalid", f"the token is not valid: {exc}") from None
+    if claims.get("scope") != scope:
+        raise AuthError("token_invalid", "this token is not for this use")
     identity = _identity(claims)
     if room_id is not None and not identity.allows_room(room_id):
         raise AuthError("token_wrong_room", "this token is for another room")

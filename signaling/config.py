@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,7 @@ class Settings:
     state_prefix: str = "urok:"
     secret: str = ""  # HS256 key for join tokens; generated into data_dir when empty
     api_keys: tuple[str, ...] = ()  # REST keys; one is generated into data_dir when empty
+    timezone: str = "Europe/Moscow"  # for calendar feeds
     log_format: str = "text"  # "text" or "json"
     log_level: str = "INFO"
     media: bool = True  # run the SFU in this process
@@ -146,6 +148,10 @@ def validate(s: Settings) -> None:
         raise ConfigError("udp_port_min must not exceed udp_port_max")
     if s.log_format not in ("text", "json"):
         raise ConfigError("log_format must be 'text' or 'json'")
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {s.timezone!r}") from None
     if s.max_message_bytes < 1024:
         raise ConfigError("max_message_bytes must be at least 1024")
 

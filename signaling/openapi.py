@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from signaling import rest
+from signaling import calendar, rest
 
 # (method, path) -> (summary, request type or None, success status, response type, auth needed)
 OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
@@ -59,6 +59,13 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
         None,
         200,
         rest.WebhookView,
+        True,
+    ),
+    ("POST", "/api/calendar/link"): (
+        "A calendar (.ics) feed URL: one's own lessons, a class's, or the school's",
+        calendar.FeedRequest,
+        201,
+        calendar.FeedView,
         True,
     ),
 }

@@ -16,6 +16,7 @@ from msgspec import Meta, Struct
 from signaling.state import StateStore
 
 Kind = Literal["call", "broadcast"]
+Purpose = Literal["lesson", "parent_meeting", "staff_meeting", "event"]
 Title = Annotated[str, Meta(min_length=1, max_length=200)]
 JoinRole = Literal["admin", "teacher", "student", "parent"]
 
@@ -32,6 +33,7 @@ class RoomSettings(Struct, frozen=True, forbid_unknown_fields=True):
     mute_on_entry: bool = False
     locked: bool = False
     auto_admit_roles: tuple[JoinRole, ...] = ()  # members of the room's org with these roles
+    opens_before_s: Annotated[int, Meta(ge=0, le=86400)] = 900  # link works this long before start
 
 
 class RoomRecord(Struct, frozen=True):
@@ -48,6 +50,14 @@ class RoomRecord(Struct, frozen=True):
     settings: RoomSettings
     ended_at: float | None = None
     host_user: str | None = None  # who holds the host role now (user id)
+    purpose: Purpose = "lesson"
+    duration_s: int = 2700
+
+    def opens_at(self) -> float | None:
+        """When non-moderators may first join a scheduled room."""
+        if self.scheduled_start is None:
+            return None
+        return self.scheduled_start - self.settings.opens_before_s
 
     @property
     def ended(self) -> bool:

@@ -19,7 +19,16 @@ from msgspec import Meta, Struct
 from signaling import auth
 from signaling import messages as m
 from signaling.hub import Hub
-from signaling.records import InviteRecord, JoinRole, Kind, RoomRecord, RoomSettings, new_id, now
+from signaling.records import (
+    InviteRecord,
+    JoinRole,
+    Kind,
+    Purpose,
+    RoomRecord,
+    RoomSettings,
+    new_id,
+    now,
+)
 from signaling.webhooks import WebhookConfig
 from signaling.ws import HUB
 
@@ -45,12 +54,15 @@ class RoomCreate(Struct, frozen=True, forbid_unknown_fields=True):
     group: Short | None = None
     owner: Short | None = None
     scheduled_start: float | None = None
+    duration_s: Annotated[int, Meta(ge=60, le=24 * 3600)] = 2700
+    purpose: Purpose = "lesson"
     settings: RoomSettings = RoomSettings()
 
 
 class RoomPatch(Struct, frozen=True, forbid_unknown_fields=True):
     title: Short | None = None
     scheduled_start: float | None = None
+    duration_s: Annotated[int, Meta(ge=60, le=24 * 3600)] | None = None
     settings: dict[str, Any] | None = None
 
 
@@ -63,6 +75,8 @@ class RoomView(Struct, frozen=True):
     owner: str | None
     created_at: float
     scheduled_start: float | None
+    duration_s: int
+    purpose: Purpose
     ended_at: float | None
     settings: RoomSettings
     participants: int
@@ -234,6 +248,8 @@ def _view(hub: Hub, record: RoomRecord) -> RoomView:
         owner=record.owner,
         created_at=record.created_at,
         scheduled_start=record.scheduled_start,
+        duration_s=record.duration_s,
+        purpose=record.purpose,
         ended_at=record.ended_at,
         settings=record.settings,
         participants=0 if live is None else len(live.participants),
@@ -270,6 +286,8 @@ async def create_room(request: web.Request) -> web.Response:
         scheduled_start=body.scheduled_start,
         settings=body.settings,
         host_user=owner,
+        purpose=body.purpose,
+        duration_s=body.duration_s,
     )
     if not await hub.repo.store.set_if_absent(f"room-id:{room_id}", b"1"):
         raise fail(409, "room_exists", "a room with this id exists")
@@ -281,11 +299,9 @@ async def list_rooms(request: web.Request) -> web.Response:
     who = principal(request)
     hub = request.app[HUB]
     include_ended = request.query.get("ended") == "1"
-    rooms = [
-        _view(hub, r)
-        for r in await hub.repo.rooms()
-        if who.sees(r) and (include_ended or not r.ended)
-    ]
+    found = [r for r in await hub.repo.rooms() if who.sees(r) and (include_ended or not r.ended)]
+    found.sort(key=lambda r: (r.scheduled_start or r.created_at, r.created_at))
+    rooms = [_view(hub, r) for r in found]
     return reply(RoomList(rooms=rooms))
 
 
@@ -315,6 +331,7 @@ async def update_room(request: web.Request) -> web.Response:
         if body.scheduled_start is not None
         else record.scheduled_start,
         settings=settings,
+        duration_s=body.duration_s or record.duration_s,
     )
     await hub.update_record(changed)
     return reply(_view(hub, changed))

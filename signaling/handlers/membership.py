@@ -71,6 +71,9 @@ def _check_entry(room: Room, identity: auth.Identity) -> None:
     settings = room.record.settings
     if settings.locked and not identity.grants.moderate:
         raise Refused("room_locked", "the room is locked")
+    opens = room.record.opens_at()
+    if opens is not None and time.time() < opens and not identity.grants.moderate:
+        raise Refused("room_not_open", f"the room opens at {opens:.0f} (unix time)")
     if room.occupancy() >= settings.max_participants:
         raise Refused("room_full", f"the room is full ({settings.max_participants} participants)")
 
