@@ -169,6 +169,21 @@ class LiveRendition:
                 return False
             return part < len(cur.parts)
 
+    def _upcoming(self, current: LiveSegment) -> tuple[int, int]:
+        """(segment, part) of the part the muxer writes next."""
+        if current.frames() >= self.timing.segment_frames:
+            return current.seq + 1, 0
+        return current.seq, len(current.parts)
+
+    def is_upcoming(self, seq: int, index: int) -> bool:
+        """True for a part that is not written yet but soon will be (a preload hint)."""
+        with self._lock:
+            cur = self._current
+            if cur is None or self._ended:
+                return False
+            in_current = seq == cur.seq and index >= len(cur.parts)
+            return in_current or (seq == cur.seq + 1 and index == 0)
+
     def _last_seq(self) -> int:
         return next(reversed(self._segments)) if self._segments else -1
 
@@ -208,6 +223,8 @@ class LiveRendition:
             lines.append(segment_name(seg.seq))
         if self._current is not None and not self._ended:
             lines.extend(self._part_lines(self._current))
+            seq, index = self._upcoming(self._current)
+            lines.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{part_name(seq, index)}"')
         if self._ended:
             lines.append("#EXT-X-ENDLIST")
         self.playlist = "\n".join(lines) + "\n"

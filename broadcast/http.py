@@ -126,10 +126,22 @@ async def _live_media(
         if live.init is None:
             raise _not_found()
         return _reply(live.init, INIT_TYPE, IMMUTABLE)
-    data = _live_bytes(live, name)
+    data = _live_bytes(live, name) or await _upcoming_part(output, live, name)
     if data is not None:
         return _reply(data, SEGMENT_TYPE, IMMUTABLE)
     return await _stored_file(request, output.id, live.spec.name, name)
+
+
+async def _upcoming_part(output: LiveOutput, live: LiveRendition, name: str) -> bytes | None:
+    """LL-HLS preload hint: hold a request for the next part until the muxer writes it."""
+    match = _PART.fullmatch(name)
+    if match is None:
+        return None
+    seq, index = int(match.group(1)), int(match.group(2))
+    if not live.is_upcoming(seq, index):
+        return None
+    await output.wait_for(live.spec.name, seq, index, 3 * output.timing.part_target)
+    return live.part(seq, index)
 
 
 def _live_bytes(live: LiveRendition, name: str) -> bytes | None:

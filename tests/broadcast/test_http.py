@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -142,3 +143,23 @@ async def test_traversal_and_unknown_names_are_not_found(
     reply = await client.get(path)
     assert reply.status == 404
     assert reply.headers.get("Cache-Control") == "no-cache"
+
+
+async def test_preload_hinted_part_is_held_until_written(
+    aiohttp_client: MakeClient, live: BroadcastPipeline
+) -> None:
+    registry = OutputRegistry()
+    registry.add(live.output)
+    client = await serve(aiohttp_client, registry)
+    playlist = await (await client.get("/hls/live1/180p/playlist.m3u8")).text()
+    hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\S+)"', playlist)
+    assert hint is not None and hint.group(1) == "seg_000002.p1.m4s"  # 140 frames: p0 is out
+    request = asyncio.ensure_future(client.get(f"/hls/live1/180p/{hint.group(1)}"))
+    await asyncio.sleep(0.2)
+    assert not request.done()
+    await asyncio.to_thread(live.run_frames, 20)
+    reply = await asyncio.wait_for(request, 10)
+    assert reply.status == 200
+    assert await reply.read() == live.output.renditions["180p"].part(2, 1)
+    far = await client.get("/hls/live1/180p/seg_000009.p0.m4s")
+    assert far.status == 404  # not the next part: no waiting
