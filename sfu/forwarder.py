@@ -59,6 +59,9 @@ class DownTrack:
         self.ts_offset = random.randrange(1 << 32)
         self.active = False  # set once the subscriber's answer accepted this SSRC
         self.id_map: dict[int, int] | None = None  # header extension ids, when they differ
+        self.rtx_pt = 0  # non-zero once the subscriber accepted RTX for this copy
+        self.rtx_ssrc = 0
+        self._rtx_seq = random.randrange(1 << 16)
         self.nacks_answered = 0
         self.closed = False
 
@@ -75,29 +78,49 @@ class DownTrack:
         last_out = (last_in_seq + self.seq_offset) & 0xFFFF
         self.seq_offset = (last_out + 1 - in_seq) & 0xFFFF
 
-    def send(self, data: bytes) -> None:
-        """The slow path: one packet with extension ids remapped (or a NACK answer)."""
+    def _rewrite(self, data: bytes) -> bytearray:
         if self.id_map is not None:
             data = rtp.rewrite_extensions(data, self.id_map)
         seq, ts = struct.unpack_from("!HI", data, 2)
         out = bytearray(data)
         out_seq = (seq + self.seq_offset) & 0xFFFF
+        ts_out = (ts + self.ts_offset) & 0xFFFFFFFF
+        _HEADER.pack_into(out, 1, (data[1] & 0x80) | self.pt, out_seq, ts_out, self.ssrc)
+        return out
+
+    def send(self, data: bytes) -> None:
+        """The slow path: one packet with extension ids remapped."""
+        self.transport.send_rtp(bytes(self._rewrite(data)))
+
+    def _send_rtx(self, data: bytes) -> None:
+        """A retransmission in the RTX stream: own SSRC and sequence, original seq first."""
+        out = self._rewrite(data)
+        size = rtp.header_length(out, len(out))
+        if not size:
+            return
+        end = len(out) - (out[-1] if out[0] & 0x20 else 0)
+        osn = bytes(out[2:4])
+        self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         _HEADER.pack_into(
             out,
             1,
-            (data[1] & 0x80) | self.pt,
-            out_seq,
-            (ts + self.ts_offset) & 0xFFFFFFFF,
-            self.ssrc,
+            (out[1] & 0x80) | self.rtx_pt,
+            self._rtx_seq,
+            struct.unpack_from("!I", out, 4)[0],
+            self.rtx_ssrc,
         )
-        self.transport.send_rtp(bytes(out))
+        out[0] &= ~0x20
+        self.transport.send_rtp(bytes(out[:size]) + osn + bytes(out[size:end]))
 
     def on_nack(self, seqs: tuple[int, ...]) -> None:
         for out_seq in seqs:
             packet = self.track.cached((out_seq - self.seq_offset) & 0xFFFF)
             if packet is not None:
                 self.nacks_answered += 1
-                self.send(packet)
+                if self.rtx_pt:
+                    self._send_rtx(packet)
+                else:
+                    self.send(packet)
 
     def close(self) -> None:
         """Detach from the track; idempotent."""

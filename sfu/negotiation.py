@@ -71,6 +71,8 @@ class Section:
     formats: list[str] = field(default_factory=list)
     rtcp_rsize: bool = False
     client_recv: bool = True  # the client's last description lets it receive here
+    rtx_pt: int = 0  # retransmissions in RTX (RFC 4588) for what the SFU sends here
+    rtx_ssrc: int = 0
 
     @property
     def sending(self) -> bool:
@@ -153,8 +155,10 @@ def media_lines(sec: Section, local: Local, setup: str) -> list[str]:
         formats = " ".join(sec.formats or ["0"])
         return [f"m={sec.kind} 0 {sec.proto} {formats}", "c=IN IP4 0.0.0.0", f"a=mid:{sec.mid}"]
     codec = sec.codec
+    rtx = sec.rtx_pt if sec.sending and sec.rtx_ssrc else 0
+    formats = f"{codec.pt} {rtx}" if rtx else str(codec.pt)
     lines = [
-        f"m={sec.kind} 9 {sec.proto} {codec.pt}",
+        f"m={sec.kind} 9 {sec.proto} {formats}",
         "c=IN IP4 0.0.0.0",
         "a=rtcp:9 IN IP4 0.0.0.0",
         f"a=ice-ufrag:{local.ufrag}",
@@ -173,14 +177,29 @@ def media_lines(sec: Section, local: Local, setup: str) -> list[str]:
     lines += [f"a=rtcp-fb:{codec.pt} {fb}" for fb in codec.feedback]
     if codec.fmtp:
         lines += [f"a=fmtp:{codec.pt} {codec.fmtp}"]
+    if rtx:
+        lines += [f"a=rtpmap:{rtx} rtx/{codec.clock_rate}", f"a=fmtp:{rtx} apt={codec.pt}"]
     if sec.sending:
-        stream, track = sec.send_msid
-        lines += [
-            f"a=ssrc:{sec.send_ssrc} cname:urok",
-            f"a=ssrc:{sec.send_ssrc} msid:{stream} {track}",
-        ]
+        lines += _ssrc_lines(sec, rtx)
     lines += [f"a=candidate:{c}" for c in local.candidates] + ["a=end-of-candidates"]
     return lines
+
+
+def _ssrc_lines(sec: Section, rtx: int) -> list[str]:
+    stream, track = sec.send_msid
+    ssrcs = [sec.send_ssrc, sec.rtx_ssrc] if rtx else [sec.send_ssrc]
+    lines = [f"a=ssrc-group:FID {sec.send_ssrc} {sec.rtx_ssrc}"] if rtx else []
+    for ssrc in ssrcs:
+        lines += [f"a=ssrc:{ssrc} cname:urok", f"a=ssrc:{ssrc} msid:{stream} {track}"]
+    return lines
+
+
+def offered_rtx(media: Media, pt: int) -> int:
+    """The client's RTX payload type for ``pt`` in this m-section (0: none)."""
+    for codec in media.codecs():
+        if codec.name.lower() == "rtx" and codec.fmtp_params().get("apt") == str(pt):
+            return codec.pt
+    return 0
 
 
 def negotiated_codec(offered: Codec, kind: str) -> Codec:

@@ -44,6 +44,7 @@ class Participant:
         self.sections: list[neg.Section] = []
         self.pt_table: dict[str, int] = {}  # codec key -> the client's payload type
         self.ext_table: dict[str, int] = {}  # header extension URI -> the client's id
+        self.rtx_table: dict[int, int] = {}  # payload type -> the client's RTX payload type
         self.tracks: dict[str, Track] = {}  # mid -> published track
         self.downs: dict[str, DownTrack] = {}  # mid -> forwarded copy
         self.allowed: dict[Source, bool] = {}
@@ -52,6 +53,7 @@ class Participant:
         self.remote_ufrag: str | None = None
         self.answered_once = False
         self.pending_offer = False
+        self.offers_sent = 0
         self.needs_offer = False
         self._offer_scheduled = False
         self.closed = False
@@ -109,6 +111,9 @@ class Participant:
             return sec
         self._learn_tables(media)
         sec.codec = neg.negotiated_codec(codec, media.kind)
+        if sec.by_server:
+            sec.rtx_pt = neg.offered_rtx(media, codec.pt)
+            self._rtx_accepted(sec)
         sec.extmap = neg.accepted_extmap(media)
         sec.client_recv = media.direction in ("sendrecv", "recvonly")
         wants_send = media.direction in ("sendrecv", "sendonly")
@@ -126,7 +131,12 @@ class Participant:
 
     def _learn_tables(self, media: Media) -> None:
         for codec in media.codecs():
-            self.pt_table.setdefault(codec.key, codec.pt)
+            if codec.name.lower() == "rtx":
+                apt = codec.fmtp_params().get("apt", "")
+                if apt.isdigit():
+                    self.rtx_table.setdefault(int(apt), codec.pt)
+            else:
+                self.pt_table.setdefault(codec.key, codec.pt)
         for uri, ext_id in media.extmaps().items():
             self.ext_table.setdefault(uri, ext_id)
         if neg.MID_EXT in self.ext_table:
@@ -194,6 +204,8 @@ class Participant:
             track.codec.fmtp,
         )
         sec.codec = neg.send_codec(template, kind, pt)
+        sec.rtx_pt = self._rtx_payload_type(pt) if kind == "video" else 0
+        sec.rtx_ssrc = random.randrange(1, 1 << 32) if sec.rtx_pt else 0
         sec.extmap, id_map = self._send_extmap(track)
         sec.send_ssrc = random.randrange(1, 1 << 32)
         sec.client_recv = True
@@ -202,6 +214,7 @@ class Participant:
         sec.send_msid = (_token(stream), _token(f"{track.owner}-{track.source}"))
         down = DownTrack(track, self.transport, sec.send_ssrc, pt)
         down.id_map = id_map
+        down.rtx_ssrc = sec.rtx_ssrc
         self.downs[sec.mid] = down
         self.transport.outbound[sec.send_ssrc] = down
         track.add(down)
@@ -228,6 +241,16 @@ class Participant:
         pt = codec.pt if codec.pt not in used else next(p for p in range(96, 128) if p not in used)
         self.pt_table[codec.key] = pt
         return pt
+
+    def _rtx_payload_type(self, pt: int) -> int:
+        if pt in self.rtx_table:
+            return self.rtx_table[pt]
+        used = set(self.pt_table.values()) | set(self.rtx_table.values())
+        free = [p for p in range(96, 128) if p not in used]
+        if not free:
+            return 0
+        self.rtx_table[pt] = free[0]
+        return free[0]
 
     def _send_extmap(self, track: Track) -> tuple[dict[str, int], dict[int, int] | None]:
         """The subscriber's ids for the extensions forwarded; an id map if they differ."""
@@ -264,6 +287,7 @@ class Participant:
             return
         self.needs_offer = False
         self.pending_offer = True
+        self.offers_sent += 1
         live = [s for s in self.sections if not (s.by_server and s.rejected)]
         self._emit(TracksChanged(self._track_infos()))
         self._emit(SdpOffer(self._render(live, setup="actpass")))
@@ -277,14 +301,21 @@ class Participant:
         return tuple(infos)
 
     def on_answer(self, desc: SessionDescription) -> None:
-        """Apply the client's answer to the SFU's pending offer."""
-        if not self.pending_offer:
+        """Apply the client's answer to the SFU's latest offer.
+
+        An answer that arrives late (the client answered an offer it received after its own
+        offer won a glare) is still applied: each describes the whole connection."""
+        if not self.offers_sent:
             raise MediaError("no_offer", "there is no offer to answer")
         self.pending_offer = False
         for media in desc.media:
             sec = self._section(media.mid or "")
             if sec is None:
                 continue
+            if sec.by_server and sec.codec is not None:
+                if not neg.offered_rtx(media, sec.codec.pt):
+                    sec.rtx_pt = 0
+                self._rtx_accepted(sec)
             down = self.downs.get(sec.mid)
             accepted = bool(media.port) and media.direction in ("recvonly", "sendrecv")
             if sec.by_server and not media.port:
@@ -296,6 +327,11 @@ class Participant:
                     down.track.request_keyframe()
         if self.needs_offer:
             self._schedule_offer()
+
+    def _rtx_accepted(self, sec: neg.Section) -> None:
+        down = self.downs.get(sec.mid)
+        if down is not None:
+            down.rtx_pt = sec.rtx_pt if sec.rtx_ssrc else 0
 
     # ---- helpers ----------------------------------------------------------------------------
 

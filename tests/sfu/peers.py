@@ -102,14 +102,29 @@ class Peer:
             return False
         return True
 
-    def missing_seqs(self, ssrc: int) -> list[int]:
+    def missing_seqs(self, ssrc: int, seqs: set[int] | None = None) -> list[int]:
         """Gaps in what arrived from ``ssrc`` (between the lowest and highest seen)."""
-        seqs = {struct.unpack_from("!H", p, 2)[0] for p in self.received.from_ssrc(ssrc)}
+        if seqs is None:
+            seqs = {struct.unpack_from("!H", p, 2)[0] for p in self.received.from_ssrc(ssrc)}
         if not seqs:
             return []
         first = min(seqs, key=lambda s: (s - next(iter(seqs)) + 0x8000) & 0xFFFF)
         span = max((s - first) & 0xFFFF for s in seqs)
         return [(first + i) & 0xFFFF for i in range(span) if (first + i) & 0xFFFF not in seqs]
+
+    def rtx_ssrc_of_mid(self, mid: str) -> int:
+        """The RTX SSRC the SFU announced (a=ssrc-group:FID) for one of its m-sections."""
+        desc = sdp.parse(self.pc.remoteDescription.sdp)
+        media = next(m for m in desc.media if m.mid == mid)
+        return next(ssrcs[1] for kind, ssrcs in media.ssrc_groups() if kind == "FID")
+
+    def unwrapped(self, ssrc: int, rtx_ssrc: int) -> dict[int, bytes]:
+        """Sequence number → payload from the media stream and its RTX stream (RFC 4588)."""
+        found = {struct.unpack_from("!H", p, 2)[0]: p[12:] for p in self.received.from_ssrc(ssrc)}
+        for packet in self.received.from_ssrc(rtx_ssrc):
+            osn = struct.unpack_from("!H", packet, 12)[0]
+            found.setdefault(osn, packet[14:])
+        return found
 
     def ssrc_of_mid(self, mid: str) -> int:
         """The SSRC the SFU announced for one of its m-sections."""

@@ -38,6 +38,13 @@ async def test_nack_recovers_five_percent_loss_on_both_legs() -> None:
                     await alice.send(packet)
                 await asyncio.sleep(0.001)
             bob_ssrc = _video_ssrc_at(bob)
+            assert bob.tracks is not None
+            mid = next(t.mid for t in bob.tracks.tracks if t.source == "camera")
+            rtx_ssrc = bob.rtx_ssrc_of_mid(mid)
+
+            def recovered() -> set[bytes]:
+                return set(bob.unwrapped(bob_ssrc, rtx_ssrc).values())
+
             for _ in range(100):
                 for item in alice.received.feedback():
                     if isinstance(item, rtcp.Nack) and item.media_ssrc == ssrc:
@@ -45,15 +52,15 @@ async def test_nack_recovers_five_percent_loss_on_both_legs() -> None:
                             if seq in packets:
                                 await alice.send(packets[seq])
                 alice.received.rtcp.clear()
-                missing = bob.missing_seqs(bob_ssrc)
+                seqs = set(bob.unwrapped(bob_ssrc, rtx_ssrc))
+                missing = bob.missing_seqs(bob_ssrc, seqs)
                 if missing:
                     await bob.send(rtcp.nack(1, bob_ssrc, missing))
-                got = {p[12:] for p in bob.received.from_ssrc(bob_ssrc)}
-                if got >= set(bodies.values()):
+                if recovered() >= set(bodies.values()):
                     break
                 await asyncio.sleep(0.05)
-            got = {p[12:] for p in bob.received.from_ssrc(bob_ssrc)}
-            assert got == set(bodies.values())
+            assert recovered() == set(bodies.values())
+            assert len(bob.received.from_ssrc(rtx_ssrc)) >= 9  # answered in RTX, negotiated
             assert bob.dropped >= 9
             assert sfu.stats()["nacks_sent"] >= 1
         finally:

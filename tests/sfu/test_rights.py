@@ -84,7 +84,7 @@ async def test_screen_share_is_a_second_video_source_and_h264_is_forwarded() -> 
             assert sorted(t.source for t in bob.tracks.tracks) == ["camera", "mic", "screen"]
             offer = sdp.parse(bob.pc.remoteDescription.sdp)
             videos = [m for m in offer.media if m.kind == "video" and m.direction == "sendonly"]
-            assert {c.name for m in videos for c in m.codecs()} == {"H264"}
+            assert {c.name for m in videos for c in m.codecs()} == {"H264", "rtx"}
             desc = sdp.parse(alice.pc.localDescription.sdp)
             screen_ssrc = [m.ssrcs()[0] for m in desc.media if m.kind == "video"][1]
             pt = int(sdp.parse(alice.pc.remoteDescription.sdp).media[2].formats[0])
