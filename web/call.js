@@ -12,6 +12,8 @@ import { confirmBox, toast } from "./ui.js";
 /** @typedef {import("./client.js").Client} Client */
 /** @typedef {import("./protocol.js").Source} Source */
 
+const SPEAKING_LEVEL = 0.04;
+const SPEAKING_HOLD_MS = 700;
 const SHORTCUTS = { m: "btn-mic", v: "btn-cam", s: "btn-screen", h: "btn-hand", p: "btn-people", c: "btn-chat", l: "btn-layout" };
 
 export class Call {
@@ -26,10 +28,14 @@ export class Call {
     this.chat = new Chat(client, () => this.panel === "chat");
     this.busy = false;
     this.lastPanelButton = "";
+    this.measuring = false;
+    /** @type {Map<string, number>} participant → when last heard above the speaking level */
+    this.lastLoud = new Map();
     /** @type {Set<Source>} sources a host asked me to turn on (allowed despite moderation) */
     this.allowed = new Set();
     this.bind();
     window.setInterval(() => this.showQuality(), 5000);
+    window.setInterval(() => this.measureSpeaking(), 250);
   }
 
   bind() {
@@ -298,6 +304,25 @@ export class Call {
     if (!id) return;
     e.preventDefault();
     $(id).click();
+  }
+
+  /** Speaking ring from audio levels heard here (used until the SFU sends "speaking"). */
+  async measureSpeaking() {
+    const media = this.client.media;
+    if (!media || this.measuring || this.state.serverSpeaking || this.client.phase !== "call") return;
+    this.measuring = true;
+    const heard = await media.levels().finally(() => (this.measuring = false));
+    const now = performance.now();
+    let loudest = null;
+    let top = SPEAKING_LEVEL;
+    for (const [id, level] of heard) {
+      if (level <= SPEAKING_LEVEL) continue;
+      this.lastLoud.set(id, now);
+      if (level > top && id !== this.state.you?.id) [loudest, top] = [id, level];
+    }
+    // A ring holds for a moment so it does not flicker between syllables.
+    const speaking = [...this.lastLoud].filter(([, at]) => now - at < SPEAKING_HOLD_MS).map(([id]) => id);
+    this.state.setSpeaking(loudest ?? this.state.dominant, speaking);
   }
 
   async showQuality() {

@@ -81,7 +81,8 @@ export class Grid {
     /** What the viewer looks at, for the SFU's layer choice: [{participant, width, height}]. */
     this.view = { page: 0, tiles: /** @type {object[]} */ ([]) };
     const later = () => this.schedule();
-    for (const type of ["reset", "left", "speaking", "tracks"]) state.addEventListener(type, later);
+    for (const type of ["reset", "left", "tracks"]) state.addEventListener(type, later);
+    state.addEventListener("speaking", () => this.speakingChanged());
     state.addEventListener("participant", (e) => this.changed(/** @type {CustomEvent} */ (e)));
     window.addEventListener("resize", later);
     $("page-prev").addEventListener("click", () => this.turn(-1));
@@ -105,6 +106,16 @@ export class Grid {
       this.frame = 0;
       this.render();
     });
+  }
+
+  /** Only the rings move (and the main picture in speaker view). */
+  speakingChanged() {
+    for (const tile of this.tiles.values()) {
+      const on = this.state.speaking.has(tile.id);
+      tile.el.classList.toggle("speaking", on);
+      tile.el.classList.toggle("dominant", on && this.state.dominant === tile.id);
+    }
+    if (this.speakerView) this.renderMain();
   }
 
   /** @param {number} step */
@@ -165,7 +176,7 @@ export class Grid {
   /** @param {Tile} tile @param {ParticipantInfo} p */
   paint(tile, p) {
     const you = p.id === this.state.you?.id;
-    tile.update(p, you, this.state.speaking.has(p.id) || this.state.dominant === p.id);
+    tile.update(p, you, this.state.speaking.has(p.id));
     const media = this.media();
     tile.show(p.media.camera && media ? media.streamFor(p.id, "camera") : null);
   }

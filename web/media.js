@@ -50,6 +50,8 @@ export class Media extends EventTarget {
     /** @type {Map<string, RTCRtpSender>} */
     this.senders = new Map();
     this.available = true;
+    /** @type {Map<string, [number, number]>} stats id → [totalAudioEnergy, totalSamplesDuration] */
+    this.energy = new Map();
     /** @type {Promise<void>} negotiations run one at a time */
     this.queue = Promise.resolve();
     this.onServerOffer = (/** @type {any} */ e) => this.enqueue(() => this.answer(e.detail.sdp));
@@ -205,6 +207,32 @@ export class Media extends EventTarget {
     this.screen = null;
     await this.senders.get("screen")?.replaceTrack(null);
     this.changed();
+  }
+
+  /**
+   * Audio levels (0..1) since the last call, by participant, from the connection's audio
+   * energy counters: remote microphones (inbound-rtp) and one's own (media-source). Short
+   * sounds between two calls count too. Used for the speaking ring until the SFU sends
+   * "speaking" events.
+   * @returns {Promise<Map<string, number>>}
+   */
+  async levels() {
+    const levels = new Map();
+    const you = this.state.you;
+    if (!this.pc || !you) return levels;
+    const mics = new Map(this.state.tracks.filter((t) => t.source === "mic").map((t) => [t.mid, t.participant_id]));
+    const ownOn = you.media.mic && Boolean(this.localTrack("audio")?.enabled);
+    for (const s of (await this.pc.getStats()).values()) {
+      if (s.kind !== "audio" || s.totalAudioEnergy === undefined) continue;
+      const who = s.type === "inbound-rtp" ? mics.get(s.mid) : s.type === "media-source" && ownOn ? you.id : undefined;
+      if (!who) continue;
+      const key = `${s.type}:${s.id}`;
+      const before = this.energy.get(key);
+      this.energy.set(key, [s.totalAudioEnergy, s.totalSamplesDuration]);
+      const span = before ? s.totalSamplesDuration - before[1] : 0;
+      if (before && span > 0) levels.set(who, Math.sqrt(Math.max(0, s.totalAudioEnergy - before[0]) / span));
+    }
+    return levels;
   }
 
   /** Round-trip time and loss of the SFU connection, for the network indicator. */

@@ -38,6 +38,8 @@ export class RoomState extends EventTarget {
     this.speaking = new Set();
     /** @type {TrackView[]} */
     this.tracks = [];
+    /** Once the SFU reports speakers, the client stops measuring levels itself. */
+    this.serverSpeaking = false;
   }
 
   /** @param {string} type @param {object} [detail] */
@@ -83,6 +85,16 @@ export class RoomState extends EventTarget {
     if (this.you && p.id === this.you.id) this.you = p;
     if (p.hand === null && this.hands.delete(p.id)) this.emit("hands");
     this.emit("participant", { id: p.id, before });
+  }
+
+  /** @param {string|null} dominant @param {Iterable<string>} speaking */
+  setSpeaking(dominant, speaking) {
+    const next = new Set(speaking);
+    const same = next.size === this.speaking.size && [...next].every((id) => this.speaking.has(id));
+    if (same && dominant === this.dominant) return;
+    this.dominant = dominant;
+    this.speaking = next;
+    this.emit("speaking");
   }
 
   /** Hands travel as their own events; keep the participant's view in step. */
@@ -159,9 +171,8 @@ const HANDLERS = {
     s.emit("pinned");
   },
   speaking: (s, msg) => {
-    s.dominant = msg.dominant;
-    s.speaking = new Set(msg.speaking);
-    s.emit("speaking");
+    s.serverSpeaking = true;
+    s.setSpeaking(msg.dominant, msg.speaking);
   },
   tracks: (s, msg) => {
     s.tracks = msg.tracks;

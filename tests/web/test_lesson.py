@@ -159,7 +159,10 @@ async def screen_share(teacher: Page, ivan: Page) -> None:
     )
     await teacher.get_by_role("button", name="Демонстрация экрана").click()
     await expect(main).to_be_hidden()
-    # The teacher's microphone (on by default for teachers) plays through an audio element.
+    # The teacher's microphone (on by default for teachers) rings the tile while it beeps...
+    speaking = ivan.locator("#grid .tile.speaking", has_text=TEACHER)
+    await expect(speaking).to_have_count(1, timeout=10_000)
+    # ...and plays through an audio element.
     assert await ivan.evaluate(
         "() => [...document.querySelectorAll('#remote-audio audio')]"
         ".some((a) => a.srcObject && a.srcObject.getAudioTracks()[0].readyState === 'live')"
