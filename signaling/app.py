@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from sfu.api import MediaBackend, NoMedia
-from signaling import calendar, openapi, rest
+from signaling import audience, calendar, openapi, rest
 from signaling.config import Settings, secret_from_data_dir
 from signaling.hub import Hub
 from signaling.records import Repo
@@ -64,7 +64,8 @@ def default_media(settings: Settings) -> MediaBackend:
 
 
 def _routes(app: web.Application) -> None:
-    for method, path, handler in rest.ROUTES:
+    app[audience.QA_CACHE] = {}
+    for method, path, handler in (*rest.ROUTES, *audience.ROUTES):
         app.router.add_route(method, path, handler)
     app.router.add_post("/api/calendar/link", calendar.feed_link)
     app.router.add_get("/calendar/{token}.ics", calendar.feed)

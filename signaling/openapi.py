@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from signaling import calendar, rest
+from signaling import audience, calendar, rest
 
 # (method, path) -> (summary, request type or None, success status, response type, auth needed)
 OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
@@ -66,6 +66,41 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
         calendar.FeedRequest,
         201,
         calendar.FeedView,
+        True,
+    ),
+    ("POST", "/api/broadcasts/{room_id}/viewers"): (
+        "Viewer heartbeat (every 20 s); returns the broadcast's state and viewer count",
+        audience.Heartbeat,
+        200,
+        audience.BroadcastState,
+        False,
+    ),
+    ("GET", "/api/broadcasts/{room_id}"): (
+        "A broadcast's public state",
+        None,
+        200,
+        audience.BroadcastState,
+        False,
+    ),
+    ("POST", "/api/broadcasts/{room_id}/questions"): (
+        "A registered viewer asks a question or comments",
+        audience.QuestionIn,
+        201,
+        audience.Question,
+        True,
+    ),
+    ("GET", "/api/broadcasts/{room_id}/questions"): (
+        "Questions: the public list, or all (hidden too) for the broadcast's hosts",
+        None,
+        200,
+        audience.QuestionList,
+        False,
+    ),
+    ("PATCH", "/api/broadcasts/{room_id}/questions/{question_id}"): (
+        "Hide, answer or pin a question (hosts)",
+        audience.QuestionPatch,
+        200,
+        audience.Question,
         True,
     ),
 }

@@ -33,6 +33,7 @@ class RoomSettings(Struct, frozen=True, forbid_unknown_fields=True):
     mute_on_entry: bool = False
     locked: bool = False
     auto_admit_roles: tuple[JoinRole, ...] = ()  # members of the room's org with these roles
+    viewers_require_registration: bool = False  # broadcasts: only registered viewers watch
     opens_before_s: Annotated[int, Meta(ge=0, le=86400)] = 900  # link works this long before start
 
 

@@ -174,6 +174,7 @@ _HTTP_ERRORS: dict[int, type[web.HTTPException]] = {
     409: web.HTTPConflict,
     410: web.HTTPGone,
     413: web.HTTPRequestEntityTooLarge,
+    429: web.HTTPTooManyRequests,
 }
 
 

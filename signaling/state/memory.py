@@ -122,6 +122,17 @@ class MemoryStore:
         ordered = self._sorted(key)
         return bisect.bisect_left(ordered, (table[member], member), key=lambda i: (i[1], i[0]))
 
+    async def zcard(self, key: str) -> int:
+        return len(self._zsets.get(key, {}))
+
+    async def zrem_below(self, key: str, score: float) -> int:
+        """Remove members scored below ``score``; returns how many."""
+        table = self._zsets.get(key, {})
+        old = [member for member, value in table.items() if value < score]
+        for member in old:
+            del table[member]
+        return len(old)
+
     async def sadd(self, key: str, member: str) -> bool:
         table = self._sets.setdefault(key, set())
         added = member not in table

@@ -99,6 +99,12 @@ class RedisStore:
         rank = await self._redis.zrank(self._k(key), member)
         return None if rank is None else int(rank)
 
+    async def zcard(self, key: str) -> int:
+        return int(await self._redis.zcard(self._k(key)))
+
+    async def zrem_below(self, key: str, score: float) -> int:
+        return int(await self._redis.zremrangebyscore(self._k(key), "-inf", f"({score}"))
+
     async def sadd(self, key: str, member: str) -> bool:
         return bool(await self._redis.sadd(self._k(key), member))
 

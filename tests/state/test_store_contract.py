@@ -51,6 +51,10 @@ async def test_sorted_sets_keep_order(store: StateStore) -> None:
     assert await store.zrem("q", "a") is True
     assert await store.zrem("q", "a") is False
     assert await store.zrange("q") == [("b", 2.0), ("c", 3.0)]
+    assert await store.zcard("q") == 2
+    assert await store.zrem_below("q", 3.0) == 1  # strictly below
+    assert await store.zrange("q") == [("c", 3.0)]
+    assert await store.zcard("missing") == 0
 
 
 async def test_sets(store: StateStore) -> None:
