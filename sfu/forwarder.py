@@ -163,6 +163,7 @@ class Track:
         self.dropped_muted = 0
         self.send_errors = 0
         self.last_sr: rtcp.SenderReport | None = None
+        self.last_sr_at = 0.0
         self.on_close: Callable[[Track], None] | None = None
         self.closed = False
 
@@ -201,7 +202,7 @@ class Track:
     def on_rtp(self, data: bytes) -> None:
         """A decrypted packet from the publisher (header already validated)."""
         seq = (data[2] << 8) | data[3]
-        if self.stats.update(seq, len(data)):
+        if self.stats.update(seq, len(data)) and self.allowed:
             self.publisher.request_missing(self, seq)
         if not self.allowed:
             self.dropped_muted += 1
@@ -250,6 +251,14 @@ class Track:
                 down.resync(self.last_forwarded, seq)
         self.invalidate()
 
+    def report_block(self, now: float) -> rtcp.ReportBlock | None:
+        """The receiver report block for this track, with LSR/DLSR so the publisher gets RTT."""
+        lsr = dlsr = 0
+        if self.last_sr is not None:
+            lsr = (self.last_sr.ntp >> 16) & 0xFFFFFFFF
+            dlsr = int((now - self.last_sr_at) * 65536) & 0xFFFFFFFF
+        return self.stats.report_block(self.ssrc, lsr, dlsr)
+
     def cached(self, seq: int) -> bytes | None:
         packet = self._cache[seq & _CACHE_MASK]
         if packet is not None and (packet[2] << 8 | packet[3]) == seq:
@@ -271,6 +280,7 @@ class Track:
     def on_sender_report(self, report: rtcp.SenderReport) -> None:
         """Relay the publisher's SR to each subscriber with its SSRC and timestamp base."""
         self.last_sr = report
+        self.last_sr_at = time.monotonic()
         for down in self.downtracks:
             if down.active and down.transport.ready:
                 packet = rtcp.sender_report(
@@ -339,7 +349,7 @@ class ReceiveStats:
         self.max_seq = seq
         return gap and delta <= _MAX_NACK_GAP
 
-    def report_block(self, ssrc: int) -> rtcp.ReportBlock | None:
+    def report_block(self, ssrc: int, lsr: int = 0, dlsr: int = 0) -> rtcp.ReportBlock | None:
         if self.base_seq is None:
             return None
         extended = self.cycles + self.max_seq
@@ -350,4 +360,5 @@ class ReceiveStats:
         lost_interval = interval_expected - interval_received
         fraction = (lost_interval << 8) // interval_expected if interval_expected > 0 else 0
         fraction = max(0, min(255, fraction))
-        return rtcp.ReportBlock(ssrc, fraction, expected - self.received, extended, 0, 0, 0)
+        lost = expected - self.received
+        return rtcp.ReportBlock(ssrc, fraction, lost, extended & 0xFFFFFFFF, 0, lsr, dlsr)

@@ -233,7 +233,7 @@ class Transport:
         """Once a second: receiver reports for what we receive, REMB to keep publishers up."""
         if not self.ready:
             return
-        blocks = [b for t in set(self.inbound.values()) if (b := t.stats.report_block(t.ssrc))]
+        blocks = [b for t in set(self.inbound.values()) if (b := t.report_block(now))]
         if blocks:
             self.send_rtcp(rtcp.receiver_report(self.rtcp_ssrc, blocks))
             ssrcs = sorted({t.ssrc for t in self.inbound.values() if t.codec.kind == "video"})

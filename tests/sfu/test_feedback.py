@@ -101,16 +101,21 @@ async def test_publisher_gets_receiver_reports_and_remb() -> None:
             ssrc = alice.local_ssrcs()["video"]
             for i in range(20):
                 await alice.send(rtp_packet(96, 500 + i, i * 3000, ssrc, payload(i)))
+            ntp = (0x12345678 << 32) | 0x9ABCDEF0
+            await alice.send(rtcp.sender_report(ssrc, ntp, 57000, 20, 4000))
 
             def reports() -> list[rtcp.Feedback]:
                 return alice.received.feedback()
 
             await wait_for(lambda: any(isinstance(f, rtcp.Remb) for f in reports()), 3)
             blocks = [b for f in reports() if isinstance(f, rtcp.ReceiverReports) for b in f.blocks]
-            assert any(b.ssrc == ssrc and b.highest_seq & 0xFFFF == 519 for b in blocks)
+            ours = [b for b in blocks if b.ssrc == ssrc and b.highest_seq & 0xFFFF == 519]
+            assert ours and ours[-1].lsr == 0x56789ABC and ours[-1].fraction_lost == 0
             remb = next(f for f in reports() if isinstance(f, rtcp.Remb))
             assert remb.ssrcs == (ssrc,) and remb.bitrate > 1_000_000
             bob_ssrc = _video_ssrc_at(bob)
+            relayed = [f for f in bob.received.feedback() if isinstance(f, rtcp.SenderReport)]
+            assert (bob_ssrc, ntp) in [(r.ssrc, r.ntp) for r in relayed]
             await bob.send(rtcp.remb(1, 640_000, [bob_ssrc]))
             participant = sfu.rooms["room"].participants["bob"]
             await wait_for(lambda: participant.transport.estimate_bps == 640_000)
