@@ -144,6 +144,10 @@ class ChatPin(ClientMsg, frozen=True, tag="chat_pin"):
 
 class MediaOffer(ClientMsg, frozen=True, tag="media_offer"):
     sdp: Annotated[str, Meta(max_length=60000)]
+    # which source each mid of the offer carries; without it the SFU reads a=msid, then order
+    sources: (
+        Annotated[dict[Annotated[str, Meta(max_length=64)], Source], Meta(max_length=16)] | None
+    ) = None
 
 
 class MediaAnswer(ClientMsg, frozen=True, tag="media_answer"):

@@ -10,7 +10,7 @@ from signaling.hub import Ctx, Refused, Reply
 async def offer(ctx: Ctx, msg: m.MediaOffer) -> Reply:
     assert ctx.room is not None and ctx.me is not None
     try:
-        sdp = await ctx.hub.media.offer(ctx.room.id, ctx.me.id, msg.sdp)
+        sdp = await ctx.hub.media.offer(ctx.room.id, ctx.me.id, msg.sdp, msg.sources)
     except MediaError as exc:
         raise Refused(exc.code, exc.message) from None
     return m.MediaAnswerOut(id=msg.id, sdp=sdp)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sfu.api import IceServer, MediaError, Notify, Source
 
 
@@ -14,6 +16,7 @@ class FakeMedia:
         self.notify: dict[tuple[str, str], Notify] = {}
         self.offers: list[tuple[str, str, str]] = []
         self.closed_rooms: list[str] = []
+        self.sources: dict[str, Source] = {}
 
     async def join(
         self, room_id: str, participant_id: str, publish: frozenset[Source], notify: Notify
@@ -21,10 +24,17 @@ class FakeMedia:
         self.joined[(room_id, participant_id)] = publish
         self.notify[(room_id, participant_id)] = notify
 
-    async def offer(self, room_id: str, participant_id: str, sdp: str) -> str:
+    async def offer(
+        self,
+        room_id: str,
+        participant_id: str,
+        sdp: str,
+        sources: Mapping[str, Source] | None = None,
+    ) -> str:
         if (room_id, participant_id) not in self.joined:
             raise MediaError("media_not_joined", "no media session")
         self.offers.append((room_id, participant_id, sdp))
+        self.sources = dict(sources or {})
         return "v=0 answer-for-" + participant_id
 
     async def answer(self, room_id: str, participant_id: str, sdp: str) -> None:
