@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 Frame = av.VideoFrame | av.AudioFrame
 KEYFRAME_REQUEST_INTERVAL = 1.0
+OPUS_CLOCK = 48000
 
 
 class FrameDecoder:
@@ -141,7 +142,13 @@ def video_track(
 
 def audio_track(stage: StageBuffer, participant_id: str, codec: Codec = "opus") -> RtpTrack:
     """An audio stream into the mixer (always decoded: Opus is cheap and levels matter)."""
-    return RtpTrack(codec, lambda frame: stage.push_audio(participant_id, frame))  # type: ignore[arg-type]
+
+    def push(frame: Frame) -> None:
+        assert isinstance(frame, av.AudioFrame)
+        ts = frame.pts / OPUS_CLOCK if frame.pts is not None else None  # Opus RTP clock: 48 kHz
+        stage.push_audio(participant_id, frame, ts)
+
+    return RtpTrack(codec, push)
 
 
 class DecodeThread:

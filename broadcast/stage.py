@@ -23,6 +23,7 @@ SAMPLE_RATE = 48000
 SourceKind = Literal["camera", "screen"]
 Layout = Literal["speaker", "grid"]
 MAX_GRID = 4
+MAX_GAP = 0.5  # longer silences are a paused sender, not loss: no filling
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,18 @@ class _AudioQueue:
         self._chunks: deque[np.ndarray] = deque()
         self._size = 0
         self._max = int(max_seconds * SAMPLE_RATE)
+        self._next_ts: float | None = None
 
-    def push(self, samples: np.ndarray) -> None:
+    def push(self, samples: np.ndarray, ts: float | None = None) -> None:
+        """Queue samples; with a timestamp (s), a gap since the last push is filled with silence."""
+        if ts is not None:
+            gap = 0.0 if self._next_ts is None else ts - self._next_ts
+            if 0.005 < gap < MAX_GAP:  # lost packets: keep later audio at its time
+                self._append(np.zeros(round(gap * SAMPLE_RATE), dtype=np.float32))
+            self._next_ts = ts + len(samples) / SAMPLE_RATE
+        self._append(samples)
+
+    def _append(self, samples: np.ndarray) -> None:
         self._chunks.append(samples)
         self._size += len(samples)
         while self._size > self._max and self._chunks:
@@ -112,14 +123,20 @@ class StageBuffer:
         self._wanted: frozenset[SourceKey] = frozenset()
 
     # --- producer side ---------------------------------------------------------------------
-    def push_video(self, key: SourceKey, frame: av.VideoFrame | np.ndarray) -> None:
+    def push_video(
+        self, key: SourceKey, frame: av.VideoFrame | np.ndarray, ts: float | None = None
+    ) -> None:
+        """The latest picture of a source wins (``ts`` is accepted for symmetry, not needed)."""
         with self._lock:
             self._frames[key] = to_video_frame(frame)
 
-    def push_audio(self, participant_id: str, samples: av.AudioFrame | np.ndarray) -> None:
+    def push_audio(
+        self, participant_id: str, samples: av.AudioFrame | np.ndarray, ts: float | None = None
+    ) -> None:
+        """Mono or any PyAV frame (resampled to 48 kHz mono); ``ts`` in seconds, if known."""
         mono = self._to_mono(participant_id, samples)
         with self._lock:
-            self._audio.setdefault(participant_id, _AudioQueue()).push(mono)
+            self._audio.setdefault(participant_id, _AudioQueue()).push(mono, ts)
 
     def _to_mono(self, participant_id: str, samples: av.AudioFrame | np.ndarray) -> np.ndarray:
         if not isinstance(samples, av.AudioFrame):

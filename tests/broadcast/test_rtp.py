@@ -189,3 +189,39 @@ def test_random_bytes_never_crash(packets: list[bytes], codec: Codec) -> None:
     for packet in packets:
         track.feed(packet)
         track.feed(rtp(len(packet), 0, packet, marker=True))
+
+
+def test_lost_audio_becomes_silence_so_later_audio_stays_in_time() -> None:
+    stage = StageBuffer()
+    track = audio_track(stage, "p1")
+    encoder = OpusEncoder()
+    for i in range(12):
+        t = (i * 960 + np.arange(960)) / 48000
+        mono = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)  # Opus removes DC
+        pcm = np.repeat(mono, 2).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, Fraction(1, 48000)
+        payloads, ts = encoder.encode(frame)
+        if i in (5, 6):
+            continue  # lost on the way
+        for payload in payloads:
+            track.feed(rtp(i, ts, payload, pt=111))
+    samples = stage.audio(12 * 960)["p1"]
+    assert track.decoded == 10
+    level = np.abs(samples).reshape(12, 960).max(axis=1)
+    assert level[5] == 0 and level[6] == 0  # two packets of silence where they were lost
+    assert level[7] > 0.1 and level[11] > 0.1  # the rest is where it belongs, not early
+
+
+def test_stage_buffer_fills_gaps_only_when_timestamps_say_so() -> None:
+    stage = StageBuffer()
+    tone = np.ones(480, np.float32)
+    stage.push_audio("a", tone, ts=0.0)
+    stage.push_audio("a", tone, ts=0.02)  # 10 ms missing
+    stage.push_audio("a", tone, ts=5.0)  # a long pause: not filled
+    stage.push_audio("b", tone)
+    stage.push_audio("b", tone)
+    out = stage.audio(2000)
+    assert out["a"][:480].min() == 1 and out["a"][480:960].max() == 0
+    assert out["a"][960:1440].min() == 1 and out["a"][1440:1920].min() == 1
+    assert out["b"][:960].min() == 1 and out["b"][960:].max() == 0
