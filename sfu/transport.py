@@ -9,6 +9,7 @@ import logging
 import random
 import secrets
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 NACK_RETRY_S = 0.05
 NACK_ATTEMPTS = 3
 REMB_BPS = 3_000_000  # the uplink ceiling announced to publishers
+CONSENT_TIMEOUT_S = 30.0  # RFC 7675: clients send a check every ~5 s
 
 
 class Transport:
@@ -55,6 +57,7 @@ class Transport:
         self._dtls_task: asyncio.Task[None] | None = None
         self._buf = PacketBuffer()
         self._ufrags = {self.local_ufrag}
+        self.last_check = 0.0
         self.closed = False
         mux.register(self.local_ufrag, self)
 
@@ -66,6 +69,7 @@ class Transport:
 
     def on_binding(self, sock: socket.socket, addr: Address, ufrag: str, nominated: bool) -> None:
         """Select the address of a nominated check (or the first valid one)."""
+        self.last_check = time.monotonic()
         if ufrag == self.local_ufrag and len(self._ufrags) > 1:
             self._forget_old_ufrags()
         if self.remote is not None and (self.remote[1] == addr or not nominated):
@@ -230,7 +234,10 @@ class Transport:
             self.request_missing(track, 0)
 
     def periodic(self, now: float) -> None:
-        """Once a second: receiver reports for what we receive, REMB to keep publishers up."""
+        """Once a second: receiver reports for what we receive, REMB to keep publishers up;
+        stop sending to a client whose consent checks stopped (its tracks stay)."""
+        if self.remote is not None and now - self.last_check > CONSENT_TIMEOUT_S:
+            self._consent_expired()
         if not self.ready:
             return
         blocks = [b for t in set(self.inbound.values()) if (b := t.report_block(now))]
@@ -239,6 +246,15 @@ class Transport:
             ssrcs = sorted({t.ssrc for t in self.inbound.values() if t.codec.kind == "video"})
             if ssrcs:
                 self.send_rtcp(rtcp.remb(self.rtcp_ssrc, REMB_BPS, ssrcs))
+
+    def _consent_expired(self) -> None:
+        assert self.remote is not None
+        logger.info("%s: no ICE check for %.0f s, path dropped", self.name, CONSENT_TIMEOUT_S)
+        self.counters["consent_expired"] += 1
+        self.mux.unbind_address(self.remote[1])
+        self.remote = None
+        for down in self.outbound.values():
+            down.track.invalidate()
 
     def dtls_state(self) -> str:
         return self._dtls.state

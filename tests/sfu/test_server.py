@@ -122,3 +122,25 @@ async def test_close_room_and_close_are_idempotent() -> None:
 def test_sfu_and_no_media_satisfy_the_backend_protocol() -> None:
     backends: list[MediaBackend] = [SFU(), NoMedia()]
     assert all(hasattr(b, "set_source_allowed") for b in backends)
+
+
+async def test_a_client_whose_consent_checks_stop_is_no_longer_sent_to() -> None:
+    async with running_sfu() as sfu:
+        alice, bob = Peer(sfu, "alice", frozenset({"mic", "camera"})), Peer(sfu, "bob")
+        try:
+            await alice.join(["audio", "video"])
+            await bob.join(["audio"], direction="recvonly")
+            await wait_for(lambda: bob.offers_answered >= 1)
+            transport = sfu.rooms[ROOM].participants["bob"].transport
+            transport.periodic(time.monotonic() + 5)  # checks are fresh: nothing happens
+            assert transport.remote is not None
+            transport.periodic(time.monotonic() + 31)
+            assert transport.remote is None and sfu.stats()["consent_expired"] == 1
+            ssrc = alice.local_ssrcs()["video"]
+            await alice.send(rtp_packet(96, 1, 1, ssrc, payload(1)))
+            await asyncio.sleep(0.2)
+            assert bob.received.rtp == []
+            assert len(sfu.rooms[ROOM].participants["alice"].tracks) == 2  # tracks stay
+        finally:
+            await alice.close()
+            await bob.close()
