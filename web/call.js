@@ -44,7 +44,10 @@ export class Call {
     s.addEventListener("participant", (e) => {
       if (/** @type {CustomEvent} */ (e).detail.id === s.you?.id) this.syncSelf();
     });
-    s.addEventListener("room", () => this.renderToolbar());
+    s.addEventListener("room", () => {
+      this.renderToolbar();
+      this.renderRecording();
+    });
     s.addEventListener("tracks", () => this.renderAudio());
     s.addEventListener("hands", () => this.renderHand());
     s.addEventListener("position", () => this.renderHand());
@@ -78,6 +81,11 @@ export class Call {
     });
   }
 
+  /** "Идёт запись" for everyone while the room records. */
+  renderRecording() {
+    $("recording-mark").hidden = !this.state.room?.recording;
+  }
+
   onWelcome() {
     const title = this.state.room?.title || "";
     $("room-title").textContent = title || "urok";
@@ -85,6 +93,7 @@ export class Call {
     this.grid.render();
     this.renderToolbar();
     this.renderHand();
+    this.renderRecording();
     this.applyPrefs();
   }
 

@@ -138,6 +138,7 @@ export class Client extends EventTarget {
     on("room_ended", (msg) => this.end("ended", msg.reason, false));
     on("unmute_requested", (msg) => this.emit("unmute_requested", msg));
     on("protocol_error", (msg) => this.emit("problem", msg));
+    on("recording_problem", (msg) => this.emit("problem", msg));
     on("close", (detail) => {
       if (conn === this.conn && !detail.clean) this.lost();
     });

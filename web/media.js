@@ -117,7 +117,13 @@ export class Media extends EventTarget {
     const pc = this.pc;
     if (!pc || !this.available) return;
     await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
-    const reply = await this.conn.mediaOffer(/** @type {string} */ (pc.localDescription?.sdp));
+    /** @type {Record<string, Source>} */
+    const sources = {};
+    for (const [source, sender] of this.senders) {
+      const mid = pc.getTransceivers().find((t) => t.sender === sender)?.mid;
+      if (mid) sources[mid] = /** @type {Source} */ (source);
+    }
+    const reply = await this.conn.mediaOffer(/** @type {string} */ (pc.localDescription?.sdp), sources);
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
   }
 

@@ -85,6 +85,8 @@ export class People {
     $("lower-all").addEventListener("click", () => ask((c) => c.lowerAllHands()));
     $("mute-all").addEventListener("click", () => ask((c) => c.muteAll("mic")));
     $("end-room").addEventListener("click", () => this.endRoom());
+    $("record").addEventListener("click", () =>
+      ask((c) => (this.state.room?.recording ? c.stopRecording() : c.startRecording())));
     const sw = (/** @type {string} */ id, /** @type {string} */ field, invert = false) =>
       $(id).addEventListener("change", (/** @type {Event} */ e) => {
         const on = /** @type {HTMLInputElement} */ (e.target).checked;
@@ -228,6 +230,7 @@ export class People {
       ["sw-waiting", room.waiting_room], ["sw-chat", room.chat],
     ];
     for (const [id, on] of switches) /** @type {HTMLInputElement} */ ($(id)).checked = on;
+    $("record").setAttribute("aria-pressed", String(room.recording));
   }
 
   async endRoom() {

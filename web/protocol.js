@@ -104,7 +104,8 @@ export class ProtocolError extends Error {
 export const EVENTS = [
   "welcome", "waiting", "denied", "participant_joined", "participant_left",
   "participant_changed", "waiting_joined", "waiting_left", "hand_position", "hand_raised",
-  "hand_lowered", "unmute_requested", "room_changed", "removed", "room_ended", "chat_message",
+  "hand_lowered", "unmute_requested", "room_changed", "removed", "room_ended",
+  "recording_problem", "chat_message",
   "chat_deleted", "chat_pinned", "media_offer", "media_candidate", "tracks", "speaking",
 ];
 
@@ -271,14 +272,20 @@ export class Connection extends EventTarget {
   /** @param {string} participant */
   transferHost(participant) { return this.request("transfer_host", { participant }); }
   endRoom() { return this.request("end_room"); }
+  startRecording() { return this.request("start_recording"); }
+  stopRecording() { return this.request("stop_recording"); }
   /** @param {string} text */
   chatSend(text) { return this.request("chat_send", { text }); }
   /** @param {string} message */
   chatDelete(message) { return this.request("chat_delete", { message }); }
   /** @param {string|null} message  null unpins */
   chatPin(message) { return this.request("chat_pin", { message }); }
-  /** @param {string} sdp @returns {Promise<{sdp: string}>} */
-  mediaOffer(sdp) { return this.request("media_offer", { sdp }); }
+  /**
+   * @param {string} sdp
+   * @param {Record<string, Source>} [sources] which source each mid of the offer carries
+   * @returns {Promise<{sdp: string}>}
+   */
+  mediaOffer(sdp, sources) { return this.request("media_offer", { sdp, sources }); }
   /** @param {string} sdp */
   mediaAnswer(sdp) { return this.request("media_answer", { sdp }); }
   /** @param {string|null} candidate @param {string|null} sdpMid */

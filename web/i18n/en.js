@@ -142,6 +142,7 @@ export default {
   "host.waitingRoom": "Waiting room",
   "host.chat": "Chat on",
   "host.muteAll": "Mute everyone",
+  "host.record": "Record the call",
   "host.end": "End for everyone",
   "host.endConfirm": "End the call for all participants?",
 

@@ -142,6 +142,7 @@ export default {
   "host.waitingRoom": "Зал ожидания",
   "host.chat": "Чат включён",
   "host.muteAll": "Выключить микрофоны у всех",
+  "host.record": "Записывать звонок",
   "host.end": "Завершить для всех",
   "host.endConfirm": "Завершить звонок для всех участников?",
 
