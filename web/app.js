@@ -10,6 +10,9 @@ import { openDevices } from "./media.js";
 import { initPrompt, toast } from "./ui.js";
 import { fillIcons } from "./icons.js";
 
+/** The waiting-room place last shown (0: none), kept to re-translate it. */
+let waitingShown = 0;
+
 const SCREENS = ["screen-join", "screen-waiting", "screen-message", "screen-call"];
 
 /** @param {string} id */
@@ -44,6 +47,9 @@ function main() {
   wire(client, join);
   document.addEventListener("urok:language", () => {
     if (client.phase === "call") call.relocalize();
+    join.relabel();
+    const w = waitingShown;
+    if (w) $("waiting-position").textContent = t("waiting.position", { position: w });
   });
   // Exposed for tests and the bench (read-only use).
   Object.assign(window, { urok: { client, call } });
@@ -73,6 +79,7 @@ function wire(client, join) {
   client.addEventListener("phase", (e) => {
     const phase = /** @type {CustomEvent} */ (e).detail.phase;
     if (phase === "call") {
+      waitingShown = 0;
       $("waiting-position").textContent = "";
       show("screen-call");
     }
@@ -81,6 +88,7 @@ function wire(client, join) {
   client.addEventListener("waiting", (e) => {
     const { position, title } = /** @type {CustomEvent} */ (e).detail;
     if (title) $("room-title").textContent = title;
+    waitingShown = position > 0 ? position : 0;
     $("waiting-position").textContent = position > 0 ? t("waiting.position", { position }) : "";
     $("waiting-leave").focus();
   });
@@ -95,7 +103,7 @@ function wire(client, join) {
     const { code, message: text } = /** @type {CustomEvent} */ (e).detail;
     client.emit("reconnecting", { on: false });
     show("screen-join");
-    join.show(errorText(code, text));
+    join.show({ code, message: text });
   });
   client.addEventListener("ended", (e) => {
     const { kind, banned } = /** @type {CustomEvent} */ (e).detail;

@@ -9,8 +9,15 @@ import { icon } from "./icons.js";
 /** @typedef {import("./state.js").RoomState} RoomState */
 /** @typedef {import("./media.js").Media} Media */
 
-/** Tiles per page: 3×3 on ordinary screens, 4×4 on wide ones. */
-function pageSize() {
+const STRIP_TILE_PX = 200; // the min tile width of the strip under a main picture (12em)
+
+/**
+ * Tiles per page: 3×3 on ordinary screens, 4×4 on wide ones; one row that fits under a main
+ * picture (screen share or speaker).
+ * @param {boolean} strip @param {number} width
+ */
+function pageSize(strip, width) {
+  if (strip) return Math.max(2, Math.floor(width / STRIP_TILE_PX));
   return window.innerWidth >= 1600 ? 16 : 9;
 }
 
@@ -137,7 +144,9 @@ export class Grid {
 
   render() {
     const people = this.order();
-    const size = pageSize();
+    const strip = this.hasMain();
+    document.body.classList.toggle("has-main", strip);
+    const size = pageSize(strip, this.grid.clientWidth || window.innerWidth);
     const pages = Math.max(1, Math.ceil(people.length / size));
     this.page = Math.min(Math.max(this.page, 0), pages - 1);
     const shown = people.slice(this.page * size, (this.page + 1) * size);
@@ -179,6 +188,11 @@ export class Grid {
     tile.update(p, you, this.state.speaking.has(p.id));
     const media = this.media();
     tile.show(p.media.camera && media ? media.streamFor(p.id, "camera") : null);
+  }
+
+  hasMain() {
+    const sharing = [...this.state.participants.values()].some((p) => p.media.screen);
+    return sharing || (this.speakerView && this.speakerId() !== null);
   }
 
   /** The screen share when someone shares, else the active speaker in speaker view. */

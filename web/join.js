@@ -35,6 +35,8 @@ export class JoinPage {
     /** @type {MediaStream} */
     this.stream = new MediaStream();
     this.started = false;
+    /** @type {{code: string, message: string}|null} the error shown, kept to re-translate */
+    this.error = null;
     $("join-form").addEventListener("submit", (/** @type {Event} */ e) => {
       e.preventDefault();
       this.submit();
@@ -45,7 +47,7 @@ export class JoinPage {
   }
 
   /** Show the page (again): fill identity, defaults and the preview. */
-  async show(/** @type {string} */ error = "") {
+  async show(/** @type {{code: string, message: string}|null} */ error = null) {
     const guest = !this.claims;
     $("name-field").hidden = !guest;
     const who = $("join-who");
@@ -57,7 +59,8 @@ export class JoinPage {
     const micDefault = role === "teacher" || role === "admin";
     /** @type {HTMLInputElement} */ ($("join-mic-on")).checked = saved.mic ?? micDefault;
     /** @type {HTMLInputElement} */ ($("join-cam-on")).checked = saved.camera ?? true;
-    $("join-error").textContent = error;
+    this.error = error;
+    $("join-error").textContent = error ? errorText(error.code, error.message) : "";
     /** @type {HTMLButtonElement} */ ($("join-button")).disabled = false;
     const live = this.stream.getTracks().some((track) => track.readyState === "live");
     if (!this.started || !live) {
@@ -86,9 +89,17 @@ export class JoinPage {
     }
   }
 
-  /** @param {string} code */
-  fail(code) {
-    $("join-error").textContent = errorText(code);
+  /** @param {string} code @param {string} [message] */
+  fail(code, message = "") {
+    this.error = { code, message };
+    $("join-error").textContent = errorText(code, message);
+  }
+
+  /** The language changed: redraw what was filled in from code. */
+  relabel() {
+    if (this.claims) $("join-who").textContent = t("join.as", { name: String(this.claims.name || "") });
+    if (this.error) $("join-error").textContent = errorText(this.error.code, this.error.message);
+    this.showPreviewState();
   }
 
   async preview() {
@@ -142,6 +153,7 @@ export class JoinPage {
     store.save(this.room, { mic, camera, name });
     for (const track of this.stream.getAudioTracks()) track.enabled = mic;
     for (const track of this.stream.getVideoTracks()) track.enabled = camera;
+    this.error = null;
     $("join-error").textContent = "";
     /** @type {HTMLButtonElement} */ ($("join-button")).disabled = true;
     this.onJoin({ name, local: this.stream });

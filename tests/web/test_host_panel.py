@@ -91,6 +91,7 @@ async def test_english_join_page_and_errors(server: Server, browser: Browser) ->
 
     await page.get_by_role("combobox", name="Language").select_option("ru")
     await expect(page.get_by_role("heading", name="Вход на урок")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_have_text(re.compile("только по приглашению"))
     expired = auth.mint(
         SECRET, user_id="s1", name="Иван", role="student", room=room, ttl_s=-10, now=None
     )
