@@ -12,6 +12,7 @@ from sfu.api import MediaBackend, NoMedia
 from signaling import audience, calendar, openapi, rest
 from signaling.config import Settings, secret_from_data_dir
 from signaling.hub import Hub
+from signaling.recording import Recorder
 from signaling.records import Repo
 from signaling.state import StateStore, open_store
 from signaling.ws import HUB, websocket
@@ -23,7 +24,11 @@ SETTINGS = web.AppKey("settings", Settings)
 
 
 def create_app(
-    settings: Settings, *, media: MediaBackend | None = None, store: StateStore | None = None
+    settings: Settings,
+    *,
+    media: MediaBackend | None = None,
+    store: StateStore | None = None,
+    recorder: Recorder | None = None,
 ) -> web.Application:
     """Build the app; the store, the hub and the media backend open in cleanup_ctx."""
     app = web.Application(client_max_size=1024 * 1024)
@@ -33,7 +38,7 @@ def create_app(
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         state = store or await open_store(settings.state, settings.state_prefix)
-        hub = Hub(settings, secret, Repo(state), media or default_media(settings))
+        hub = Hub(settings, secret, Repo(state), media or default_media(settings), recorder)
         app[HUB] = hub
         hub.start()
         logger.info("urok ready on %s (state: %s)", settings.base_url(), settings.state)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from signaling import messages as m
-from signaling.handlers import chat, hands, media, membership, moderation, waiting
+from signaling.handlers import chat, hands, media, membership, moderation, recording, waiting
 from signaling.hub import REPLIED, Ctx, Refused, Reply
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ TABLE: dict[type[m.ClientMsg], tuple[Handler, Right]] = {
     m.Demote: (moderation.demote, Right.HOST),
     m.TransferHost: (moderation.transfer_host, Right.HOST),
     m.EndRoom: (moderation.end_room, Right.HOST),
+    m.StartRecording: (recording.start, Right.MODERATOR),
+    m.StopRecording: (recording.stop, Right.MODERATOR),
     m.ChatSend: (chat.send, Right.MEMBER),
     m.ChatDelete: (chat.delete, Right.MODERATOR),
     m.ChatPin: (chat.pin, Right.MODERATOR),

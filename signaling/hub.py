@@ -14,6 +14,7 @@ from sfu.api import IceServer, MediaBackend, MediaError, MediaEvent, Notify, Sou
 from signaling import messages as m
 from signaling.config import Settings
 from signaling.metrics import Metrics
+from signaling.recording import NoRecorder, Recorder
 from signaling.records import Repo, RoomRecord, new_id, now
 from signaling.room import Participant, Room
 from signaling.session import Session
@@ -52,11 +53,19 @@ class Ctx:
 class Hub:
     """Live rooms of this process, activated from the store on first use."""
 
-    def __init__(self, settings: Settings, secret: str, repo: Repo, media: MediaBackend) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        secret: str,
+        repo: Repo,
+        media: MediaBackend,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.settings = settings
         self.secret = secret
         self.repo = repo
         self.media = media
+        self.recorder: Recorder = recorder or NoRecorder()
         self.metrics = Metrics()
         self.rooms: dict[str, Room] = {}
         self._activating: dict[str, asyncio.Lock] = {}
@@ -167,6 +176,9 @@ class Hub:
             return
         room.closed = True
         await room.save_record(_ended(room.record))
+        if room.recording:
+            room.recording = False
+            await self.recorder.stop(room.id)
         room.send_many(
             m.RoomEnded(reason=reason), (*room.participants.values(), *room.waiting.values())
         )
@@ -239,6 +251,7 @@ class Hub:
             for p in (*room.participants.values(), *room.waiting.values()):
                 self._cancel_grace(p)
         self.rooms.clear()
+        await self.recorder.close()
         await self.media.close()
         await self.webhooks.close()
 

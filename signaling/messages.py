@@ -130,6 +130,14 @@ class EndRoom(ClientMsg, frozen=True, tag="end_room"):
     pass
 
 
+class StartRecording(ClientMsg, frozen=True, tag="start_recording"):
+    pass
+
+
+class StopRecording(ClientMsg, frozen=True, tag="stop_recording"):
+    pass
+
+
 class ChatSend(ClientMsg, frozen=True, tag="chat_send"):
     text: Text
 
@@ -180,6 +188,8 @@ ClientMessage = (
     | Demote
     | TransferHost
     | EndRoom
+    | StartRecording
+    | StopRecording
     | ChatSend
     | ChatDelete
     | ChatPin
@@ -360,6 +370,13 @@ class RoomEnded(ServerMsg, frozen=True, tag="room_ended"):
     reason: str
 
 
+class RecordingProblem(ServerMsg, frozen=True, tag="recording_problem"):
+    """Told to hosts: the recording could not start or stopped (disk full, unwritable, ...)."""
+
+    code: str
+    message: str
+
+
 class ChatPosted(ServerMsg, frozen=True, tag="chat_message"):
     message: ChatMessage
 
@@ -414,6 +431,7 @@ ServerMessage = (
     | RoomChanged
     | Removed
     | RoomEnded
+    | RecordingProblem
     | ChatPosted
     | ChatDeleted
     | ChatPinned

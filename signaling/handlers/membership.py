@@ -172,7 +172,8 @@ async def admit(hub: Hub, room: Room, p: Participant, rid: m.ReqId | None) -> No
         await room.save_waiting(p, False)
         room.to_moderators(m.WaitingLeft(participant=p.id, outcome="admitted"))
     p.state = "admitted"
-    if not room.started:
+    first = not room.started
+    if first:
         room.started = True
         hub.emit_room(room.record, "started")
     room.participants[p.id] = p
@@ -182,6 +183,10 @@ async def admit(hub: Hub, room: Room, p: Participant, rid: m.ReqId | None) -> No
     hub.metrics.joins.inc()
     hub.emit_participant(room, p, "participant_joined")
     await hub.media_join(room, p)
+    if first:
+        from signaling.handlers.recording import begin_on_start
+
+        await begin_on_start(hub, room)
 
 
 async def _reattach(ctx: Ctx, room: Room, p: Participant, rid: m.ReqId) -> Reply:

@@ -19,7 +19,7 @@ from signaling.app import create_app
 from signaling.config import Settings
 from signaling.state import MemoryStore, StateStore
 from signaling.state.redis import RedisStore
-from tests.signaling.fakes import FakeMedia
+from tests.signaling.fakes import FakeMedia, FakeRecorder
 
 SECRET = "test-secret-0123456789abcdef0123456789"
 API_KEY = "test-api-key"
@@ -112,6 +112,7 @@ class Urok:
     settings: Settings
     media: FakeMedia
     store: StateStore
+    recorder: FakeRecorder
     peers: list[Peer] = field(default_factory=list)
 
     @property
@@ -202,9 +203,10 @@ async def urok(
         webhook_retry_s=0.1,
         media=False,
     )
-    media = FakeMedia()
-    client = await aiohttp_client(create_app(settings, media=media, store=store))
-    u = Urok(client=client, settings=settings, media=media, store=store)
+    media, recorder = FakeMedia(), FakeRecorder()
+    app = create_app(settings, media=media, store=store, recorder=recorder)
+    client = await aiohttp_client(app)
+    u = Urok(client=client, settings=settings, media=media, store=store, recorder=recorder)
     yield u
     for peer in u.peers:
         await peer.ws.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sfu.api import IceServer, MediaError, Notify, Source
+from signaling.recording import OnProblem, RecorderError, RecordingInfo
 
 
 class FakeMedia:
@@ -61,3 +62,28 @@ class FakeMedia:
 
     async def close(self) -> None:
         return None
+
+
+class FakeRecorder:
+    """Satisfies signaling.recording.Recorder; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, RecordingInfo] = {}
+        self.problems: dict[str, OnProblem] = {}
+        self.stopped: list[str] = []
+        self.fail_with: str | None = None
+
+    async def start(self, info: RecordingInfo, on_problem: OnProblem) -> str:
+        if self.fail_with:
+            raise RecorderError(self.fail_with, "cannot record")
+        room_id = info.room_id
+        self.active[room_id] = info
+        self.problems[room_id] = on_problem
+        return "rec-" + room_id
+
+    async def stop(self, room_id: str) -> None:
+        if self.active.pop(room_id, None) is not None:
+            self.stopped.append(room_id)
+
+    async def close(self) -> None:
+        self.active.clear()
