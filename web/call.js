@@ -143,6 +143,9 @@ export class Call {
   /** After (re)joining: turn on what the person chose on the join page, if allowed. */
   async applyPrefs() {
     const prefs = store.load(this.client.room);
+    if (this.state.you?.media.screen && !this.client.media?.screen) {
+      await this.client.ask((c) => c.setMedia("screen", false)); // the share did not survive a reload
+    }
     const want = { mic: Boolean(prefs.mic), camera: prefs.camera !== false };
     for (const source of /** @type {const} */ (["mic", "camera"])) {
       const you = this.state.you;

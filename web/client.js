@@ -148,9 +148,11 @@ export class Client extends EventTarget {
   welcome(w) {
     store.save(this.room, { resume: w.resume });
     this.state.reset(w);
+    const screen = this.media?.screen || null; // a share survives a reconnect
     this.media?.close();
     const media = new Media(/** @type {Connection} */ (this.conn), this.state);
     media.setLocal(this.local);
+    media.screen = screen;
     this.media = media;
     this.setPhase("call");
     this.emit("welcome");

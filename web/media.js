@@ -98,7 +98,20 @@ export class Media extends EventTarget {
       const tr = pc.addTransceiver(track || kind, { direction: "sendonly", streams: [this.local] });
       this.senders.set(source, tr.sender);
     }
+    const shared = this.screen?.getVideoTracks()[0];
+    if (shared && shared.readyState === "live") {
+      this.watchScreen(shared);
+      const tr = pc.addTransceiver(shared, { direction: "sendonly", streams: [/** @type {MediaStream} */ (this.screen)] });
+      this.senders.set("screen", tr.sender);
+    }
     await this.enqueue(() => this.offer());
+  }
+
+  /** @param {MediaStreamTrack} track */
+  watchScreen(track) {
+    track.addEventListener("ended", () => {
+      if (this.screen?.getVideoTracks()[0] === track) this.dispatchEvent(new Event("screen_ended"));
+    });
   }
 
   /** @param {() => Promise<void>} job */
@@ -193,7 +206,7 @@ export class Media extends EventTarget {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
     this.screen = stream;
     const track = stream.getVideoTracks()[0];
-    track.addEventListener("ended", () => this.dispatchEvent(new Event("screen_ended")));
+    this.watchScreen(track);
     if (this.pc && this.available) {
       const sender = this.senders.get("screen");
       if (sender) await sender.replaceTrack(track);

@@ -182,7 +182,10 @@ async def reload_returns(teacher: Page, student: Page) -> None:
 
 
 async def network_loss(server: Server, teacher: Page, ivan: Page) -> None:
-    """The network goes away: "reconnecting…" shows; when it is back, the lesson goes on."""
+    """The network goes away: "reconnecting…" shows; when it is back, the lesson goes on,
+    the teacher's screen share included."""
+    await teacher.get_by_role("button", name="Демонстрация экрана").click()
+    await expect(ivan.get_by_role("region", name=re.compile("демонстрация экрана"))).to_be_visible()
     await ivan.context.set_offline(True)
     assert server.drop_connections() >= 3
     status = ivan.get_by_role("status").filter(has_text="Переподключение…")
@@ -195,3 +198,9 @@ async def network_loss(server: Server, teacher: Page, ivan: Page) -> None:
     await expect(teacher.get_by_role("heading", name="Участники (3)")).to_be_visible()
     await ivan.get_by_role("button", name="Поднять руку").click()
     await expect(teacher.get_by_role("heading", name="Поднятые руки (1)")).to_be_visible()
+    await expect(ivan.get_by_role("region", name=re.compile("демонстрация экрана"))).to_be_visible()
+    await ivan.wait_for_function(  # a stream of the new connection, playing
+        "() => { const v = document.querySelector('#main-view video');"
+        " const fresh = [...window.urok.client.media.remote.values()].includes(v.srcObject);"
+        " return fresh && v.videoWidth === 1280 && v.currentTime > 0.2; }"
+    )
