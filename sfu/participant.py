@@ -74,7 +74,7 @@ class Participant:
         self.answered_once = True
         # m-line order is fixed by the client's offer; sections still to be offered go last
         self.sections = answered + [s for s in self.sections if s not in answered]
-        if any(not s.rejected for s in self.sections if s.by_server) or self.needs_offer:
+        if self.needs_offer:  # forwarded tracks changed since the last offer went out
             self._schedule_offer()
         return self._render(answered, setup=self._setup_answer(desc))
 

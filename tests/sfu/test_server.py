@@ -144,3 +144,20 @@ async def test_a_client_whose_consent_checks_stop_is_no_longer_sent_to() -> None
         finally:
             await alice.close()
             await bob.close()
+
+
+async def test_a_client_reoffer_without_changes_gets_no_extra_offer() -> None:
+    async with running_sfu() as sfu:
+        alice, bob = Peer(sfu, "alice", frozenset({"mic", "camera"})), Peer(sfu, "bob")
+        try:
+            await alice.join(["audio", "video"])
+            await bob.join(["audio"], direction="recvonly")
+            await wait_for(lambda: bob.offers_answered == 1)
+            await bob.renegotiate()
+            await asyncio.sleep(0.3)
+            assert bob.offers_answered == 1
+            desc = sdp.parse(bob.pc.remoteDescription.sdp)
+            assert [m.direction for m in desc.media] == ["inactive", "sendonly", "sendonly"]
+        finally:
+            await alice.close()
+            await bob.close()
