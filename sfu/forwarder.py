@@ -32,6 +32,7 @@ KEYFRAME_INTERVAL_S = 1.0
 _HEADER = struct.Struct("!BHII")  # byte 1 (marker|PT), seq, timestamp, SSRC
 _srtp_protect = lib.srtp_protect
 _MAX_NACK_GAP = 128
+MAX_MISSING = 256  # packets the SFU is still NACKing for one track
 
 
 @dataclass
@@ -336,7 +337,8 @@ class ReceiveStats:
         if self.base_seq is None:
             self.base_seq = self.max_seq = seq
             return False
-        self.missing.pop(seq, None)
+        if self.missing:
+            self.missing.pop(seq, None)
         delta = (seq - self.max_seq) & 0xFFFF
         if delta == 0 or delta >= 0x8000:
             return False  # duplicate or late (maybe a retransmission)
@@ -344,6 +346,8 @@ class ReceiveStats:
             self.cycles += 1 << 16
         gap = delta > 1
         if gap and delta <= _MAX_NACK_GAP:
+            if len(self.missing) > MAX_MISSING:
+                self.missing.clear()  # hopeless: the key frame requests will recover
             for lost in range(1, delta):
                 self.missing[(self.max_seq + lost) & 0xFFFF] = 0
         self.max_seq = seq

@@ -220,7 +220,9 @@ class Transport:
     def request_missing(self, track: Track, seq: int) -> None:
         """NACK the publisher for packets the SFU itself lost, with a few retries."""
         missing = track.stats.missing
-        seqs = [s for s, tries in missing.items() if tries < NACK_ATTEMPTS]
+        for s in [s for s, tries in missing.items() if tries >= NACK_ATTEMPTS]:
+            del missing[s]  # given up
+        seqs = list(missing)
         if not seqs:
             return
         for s in seqs:

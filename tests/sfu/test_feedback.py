@@ -131,3 +131,17 @@ def test_nack_builder_round_trips() -> None:
     assert isinstance(parsed[0], rtcp.Nack)
     assert sorted(parsed[0].seqs) == sorted(seqs)
     assert struct.unpack_from("!I", rtcp.pli(7, 9), 8)[0] == 9
+
+
+def test_missing_packets_are_bounded_and_given_up() -> None:
+    from sfu.forwarder import MAX_MISSING, ReceiveStats
+
+    stats = ReceiveStats()
+    seq = 0
+    stats.update(seq, 100)
+    for _ in range(200):  # every other packet lost, for a long time
+        seq += 2
+        assert stats.update(seq & 0xFFFF, 100)
+        assert len(stats.missing) <= MAX_MISSING + 1
+    stats.update((seq - 1) & 0xFFFF, 100)  # a retransmission fills its hole
+    assert (seq - 1) & 0xFFFF not in stats.missing
