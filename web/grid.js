@@ -54,11 +54,13 @@ class Tile {
     this.el.classList.toggle("speaking", speaking);
     this.el.classList.toggle("muted", !p.media.mic);
     this.el.classList.toggle("teacher", p.role === "teacher" || p.role === "admin");
+    this.el.classList.toggle("away", !p.connected);
     this.el.dataset.participant = p.id;
     const states = [name];
     if (p.verified) states.push(t("tile.verified"));
     states.push(p.media.mic ? t("tile.micOn") : t("tile.micOff"));
     if (p.hand !== null) states.push(t("tile.hand"));
+    if (!p.connected) states.push(t("tile.away"));
     this.el.setAttribute("aria-label", states.join(", "));
   }
 

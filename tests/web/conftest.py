@@ -174,3 +174,37 @@ class Bot:
     async def close(self) -> None:
         await self.ws.close()
         self._reader.cancel()
+
+
+# Text whose contrast with its effective background is under WCAG AA (4.5:1; 3:1 for large
+# text). Backgrounds are the first opaque ancestor colour; text over video is skipped.
+LOW_CONTRAST_JS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+      if (e.tagName === 'VIDEO' || e.classList.contains('has-video')) return null;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!text || el.offsetParent === null) continue;
+    const style = getComputedStyle(el);
+    const bg = background(el);
+    if (!bg || parseFloat(style.opacity) < 1) continue;
+    const [a, b] = [lum(rgb(style.color)), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    const large = size >= 24 || (bold && size >= 18.66);
+    const name = el.textContent.trim().slice(0, 30);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${name}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""

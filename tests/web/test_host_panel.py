@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from signaling import auth
-from tests.web.conftest import SECRET, Bot, Server, new_page, screenshot
+from tests.web.conftest import LOW_CONTRAST_JS, SECRET, Bot, Server, new_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -52,6 +52,7 @@ async def test_nine_tiles_and_host_panel(server: Server, browser: Browser) -> No
         re.compile(r"1\.Олег Денисов\d\d:\d\d")
     )
     assert await teacher.evaluate(UNNAMED) == []
+    assert await teacher.evaluate(LOW_CONTRAST_JS) == []
     await screenshot(teacher, "host-panel")
     await teacher.get_by_role("button", name="Закрыть панель").click()
     await expect(grid.get_by_role("listitem")).to_have_count(9)
@@ -85,6 +86,14 @@ async def test_english_join_page_and_errors(server: Server, browser: Browser) ->
     await page.goto(server.link(room))
     await expect(page.get_by_role("heading", name="Join the lesson")).to_be_visible()
     await expect(page.get_by_role("alert")).to_have_text(re.compile("invited people only"))
+    assert await page.evaluate(LOW_CONTRAST_JS) == []
+    # The check itself finds grey on dark (a probe added and removed by the test).
+    await page.evaluate(
+        "() => { const p = document.createElement('p'); p.id = 'probe'; p.textContent = 'x';"
+        " p.style.color = '#555'; document.querySelector('main').append(p); }"
+    )
+    assert len(await page.evaluate(LOW_CONTRAST_JS)) == 1
+    await page.evaluate("() => document.getElementById('probe').remove()")
     await page.get_by_label("Your first and last name").fill("Guest")
     await page.get_by_role("button", name="Join", exact=True).click()
     await expect(page.get_by_role("alert")).to_have_text(re.compile("invited people only"))

@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.web.conftest import Server, new_page, screenshot
+from tests.web.conftest import LOW_CONTRAST_JS, Server, new_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -106,6 +106,7 @@ async def mute_under_moderation(teacher: Page, ivan: Page) -> None:
     await expect(own_tile).to_have_attribute("aria-label", re.compile("микрофон выключен"))
     await expect(mic).to_have_attribute("aria-pressed", "false")
     await expect(mic).to_have_attribute("aria-disabled", "true")
+    assert await ivan.evaluate(LOW_CONTRAST_JS) == []
     assert not await ivan.evaluate("window.urok.client.media.local.getAudioTracks()[0].enabled")
 
     await ivan.keyboard.press("m")  # the shortcut; refused by the server: stays muted, says why
