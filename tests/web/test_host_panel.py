@@ -85,6 +85,7 @@ async def test_english_join_page_and_errors(server: Server, browser: Browser) ->
     _, page = await new_page(browser, locale="en-US")
     await page.goto(server.link(room))
     await expect(page.get_by_role("heading", name="Join the lesson")).to_be_visible()
+    await expect(page.get_by_label("Your first and last name")).to_be_focused()
     await expect(page.get_by_role("alert")).to_have_text(re.compile("invited people only"))
     assert await page.evaluate(LOW_CONTRAST_JS) == []
     # The check itself finds grey on dark (a probe added and removed by the test).
@@ -94,6 +95,12 @@ async def test_english_join_page_and_errors(server: Server, browser: Browser) ->
     )
     assert len(await page.evaluate(LOW_CONTRAST_JS)) == 1
     await page.evaluate("() => document.getElementById('probe').remove()")
+    # Keyboard: the name field has focus; Tab walks the form in reading order.
+    order = []
+    for _ in range(5):
+        await page.keyboard.press("Tab")
+        order.append(await page.evaluate("document.activeElement.id"))
+    assert order == ["cam-select", "mic-select", "join-mic-on", "join-cam-on", "join-button"]
     await page.get_by_label("Your first and last name").fill("Guest")
     await page.get_by_role("button", name="Join", exact=True).click()
     await expect(page.get_by_role("alert")).to_have_text(re.compile("invited people only"))
