@@ -257,13 +257,15 @@ class LiveOutput:
             s.name: LiveRendition(s, self.timing, writer, self._notify) for s in specs
         }
         self._closed = False
+        self._ended = False
 
     def master(self) -> str:
         return master_playlist(r.info() for r in self.renditions.values())
 
     @property
     def ended(self) -> bool:
-        return all(r.ended for r in self.renditions.values())
+        """True once closed completely: the recording (if any) is final and can replay."""
+        return self._ended
 
     def close(self) -> None:
         """End the stream: last segments complete, ENDLIST, recording closed. Idempotent."""
@@ -274,6 +276,7 @@ class LiveOutput:
             rendition.finish()
         if self.writer is not None:
             self.writer.close()
+        self._ended = True
 
     def _notify(self) -> None:
         loop = self._loop
