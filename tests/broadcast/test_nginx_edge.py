@@ -162,3 +162,34 @@ async def test_live_playlist_is_refetched_after_one_second(
     (later,) = await _get_many(edge.url + path, 1)
     assert seen[path] == 2 and "seg_000001.m4s" in later[1].decode()
     await asyncio.to_thread(pipeline.close)
+
+
+async def test_blocking_reloads_through_the_edge_reach_the_origin_once(
+    aiohttp_server: MakeServer, edge_factory: Callable[[int], NginxEdge]
+) -> None:
+    pipeline = open_broadcast("edgell", SyntheticStage(1), None, (SMALL,), realtime=False)
+    await asyncio.to_thread(pipeline.run_frames, 80)
+    registry = OutputRegistry()
+    registry.add(pipeline.output)
+    seen: Counter[str] = Counter()
+
+    @web.middleware
+    async def count(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        seen[request.path_qs] += 1
+        return await handler(request)
+
+    app = web.Application(middlewares=[count])
+    add_routes(app, registry)
+    server = await aiohttp_server(app)
+    edge = edge_factory(server.port)  # type: ignore[arg-type]
+    path = "/hls/edgell/180p/playlist.m3u8?_HLS_msn=1&_HLS_part=2"
+    waiting = asyncio.ensure_future(_get_many(edge.url + path, 50))
+    await asyncio.sleep(0.5)
+    assert not waiting.done()
+    await asyncio.to_thread(pipeline.run_frames, 40)
+    replies = await asyncio.wait_for(waiting, 15)
+    assert all(s == 200 and b'URI="seg_000001.p2.m4s"' in body for s, body, _ in replies)
+    assert seen[path] == 1
+    await asyncio.to_thread(pipeline.close)
