@@ -72,6 +72,10 @@ class Participant:
         for media in desc.media:
             answered.append(self._apply_offered(media, found.get(media.mid or "")))
         self.answered_once = True
+        for sec in self.sections:
+            down = self.downs.get(sec.mid)
+            if sec.by_server and sec.codec is None and down is not None:
+                self._assign_send(sec, down)
         # m-line order is fixed by the client's offer; sections still to be offered go last
         self.sections = answered + [s for s in self.sections if s not in answered]
         if self.needs_offer:  # forwarded tracks changed since the last offer went out
@@ -195,30 +199,32 @@ class Participant:
                 mid=f"s{sum(s.by_server for s in self.sections)}", kind=kind, by_server=True
             )
             self.sections.append(sec)
-        pt = self._payload_type(track.codec)
-        template = Codec(
-            pt,
-            track.codec.name,
-            track.codec.clock_rate,
-            track.codec.channels,
-            track.codec.fmtp,
-        )
-        sec.codec = neg.send_codec(template, kind, pt)
-        sec.rtx_pt = self._rtx_payload_type(pt) if kind == "video" else 0
-        sec.rtx_ssrc = random.randrange(1, 1 << 32) if sec.rtx_pt else 0
-        sec.extmap, id_map = self._send_extmap(track)
         sec.send_ssrc = random.randrange(1, 1 << 32)
         sec.client_recv = True
         sec.rejected = False
         stream = track.owner + ("-screen" if track.source == "screen" else "")
         sec.send_msid = (_token(stream), _token(f"{track.owner}-{track.source}"))
-        down = DownTrack(track, self.transport, sec.send_ssrc, pt)
-        down.id_map = id_map
-        down.rtx_ssrc = sec.rtx_ssrc
+        down = DownTrack(track, self.transport, sec.send_ssrc, track.codec.pt)
         self.downs[sec.mid] = down
         self.transport.outbound[sec.send_ssrc] = down
         track.add(down)
+        if self.answered_once:  # else after the client's first offer: its numbering is known
+            self._assign_send(sec, down)
         self._schedule_offer()
+
+    def _assign_send(self, sec: neg.Section, down: DownTrack) -> None:
+        """Codec, payload types and header extension ids of a forwarded copy, in the
+        subscriber's numbering."""
+        track = down.track
+        pt = self._payload_type(track.codec)
+        c = track.codec
+        sec.codec = neg.send_codec(Codec(pt, c.name, c.clock_rate, c.channels, c.fmtp), c.kind, pt)
+        sec.rtx_pt = self._rtx_payload_type(pt) if c.kind == "video" else 0
+        sec.rtx_ssrc = sec.rtx_ssrc or random.randrange(1, 1 << 32) if sec.rtx_pt else 0
+        sec.extmap, down.id_map = self._send_extmap(track)
+        down.pt = pt
+        down.rtx_ssrc = sec.rtx_ssrc
+        track.invalidate()
 
     def unsubscribe(self, track: Track) -> None:
         for mid, down in list(self.downs.items()):

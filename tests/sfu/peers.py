@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -61,7 +61,11 @@ class Peer:
         self._task: asyncio.Task[None] | None = None
 
     async def join(
-        self, kinds: list[str], direction: str = "sendonly", codecs: str | None = None
+        self,
+        kinds: list[str],
+        direction: str = "sendonly",
+        codecs: str | None = None,
+        munge: Callable[[str], str] | None = None,
     ) -> str:
         """Join and negotiate; returns the SFU's answer."""
         await self.sfu.join(ROOM, self.pid, self.publish, self._events.put_nowait)
@@ -72,7 +76,8 @@ class Peer:
                 transceiver.setCodecPreferences(caps)
         with aiortc_hook.loopback_candidates():
             await self.pc.setLocalDescription(await self.pc.createOffer())
-        answer = await self.sfu.offer(ROOM, self.pid, self.pc.localDescription.sdp)
+        offer = self.pc.localDescription.sdp
+        answer = await self.sfu.offer(ROOM, self.pid, munge(offer) if munge else offer)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         aiortc_hook.tap_raw(self.pc, self._on_rtp, self.received.rtcp.append)
         self._task = asyncio.ensure_future(self._run())

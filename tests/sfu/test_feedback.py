@@ -110,7 +110,13 @@ async def test_publisher_gets_receiver_reports_and_remb() -> None:
             await wait_for(lambda: any(isinstance(f, rtcp.Remb) for f in reports()), 3)
             blocks = [b for f in reports() if isinstance(f, rtcp.ReceiverReports) for b in f.blocks]
             ours = [b for b in blocks if b.ssrc == ssrc and b.highest_seq & 0xFFFF == 519]
-            assert ours and ours[-1].lsr == 0x56789ABC and ours[-1].fraction_lost == 0
+            assert ours and ours[-1].fraction_lost == 0 and ours[-1].lost == 0
+            track = next(
+                t for t in sfu.rooms["room"].participants["alice"].tracks.values() if t.ssrc == ssrc
+            )
+            track.on_sender_report(rtcp.SenderReport(ssrc, ntp, 57000, 20, 4000))
+            block = track.report_block(track.last_sr_at + 0.5)
+            assert block is not None and block.lsr == 0x56789ABC and block.dlsr == 32768
             remb = next(f for f in reports() if isinstance(f, rtcp.Remb))
             assert remb.ssrcs == (ssrc,) and remb.bitrate > 1_000_000
             bob_ssrc = _video_ssrc_at(bob)
