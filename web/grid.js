@@ -102,10 +102,13 @@ export class Grid {
   changed(e) {
     const { id, before } = e.detail;
     const p = this.state.participants.get(id);
+    if (!p) return;
     const tile = this.tiles.get(id);
-    const screenFlip = p && before && p.media.screen !== before.media.screen;
-    if (tile && p && before && !screenFlip) this.paint(tile, p);
-    else this.schedule();
+    // Arrivals, rank changes and screen shares can move tiles between pages; anything else
+    // redraws one tile, or nothing when the person is on another page.
+    const moves = !before || before.rank !== p.rank || before.media.screen !== p.media.screen;
+    if (moves) this.schedule();
+    else if (tile) this.paint(tile, p);
   }
 
   /** Redraw once per animation frame however many events arrive. */
