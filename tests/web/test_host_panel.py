@@ -83,8 +83,11 @@ async def search_and_mute_all(teacher: Page) -> None:
 async def test_english_join_page_and_errors(server: Server, browser: Browser) -> None:
     room = await server.create_room(guests_allowed=False)
     _, page = await new_page(browser, locale="en-US")
-    await page.goto(server.link(room))
+    await page.goto(f"{server.url}/")  # the start page: a code leads to the room
+    await page.get_by_label("Code or link").fill(f"  {room} ")
+    await page.get_by_role("button", name="Continue").click()
     await expect(page.get_by_role("heading", name="Join the lesson")).to_be_visible()
+    assert page.url == server.link(room)
     await expect(page.get_by_label("Your first and last name")).to_be_focused()
     await expect(page.get_by_role("alert")).to_have_text(re.compile("invited people only"))
     assert await page.evaluate(LOW_CONTRAST_JS) == []

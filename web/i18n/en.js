@@ -6,6 +6,12 @@ export default {
   "rec.on": "Recording",
   "conn.reconnecting": "Connection lost. Reconnecting…",
 
+  "home.heading": "Join a call",
+  "home.text": "Open the link from your invitation, or type the call's code.",
+  "home.code": "Code or link",
+  "home.go": "Continue",
+  "home.bad": "That does not look like a call code or link.",
+
   "join.heading": "Join the lesson",
   "join.preview": "Camera preview",
   "join.as": "You are joining as {name}",
