@@ -37,7 +37,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,10 @@ from broadcast.http import add_routes
 from broadcast.pipeline import BroadcastPipeline, open_broadcast
 from broadcast.stage import SourceKey, StageBuffer, StageState
 from broadcast.synthetic import SyntheticSpeaker, read_stamp
-from recordings.manifest import segment_name
+from recordings.export import stream_mp4
+from recordings.manifest import INDEX, INIT, MANIFEST, Manifest, SegmentRecord, segment_name
 from recordings.storage import LocalStorage
+from recordings.writer import read_index, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -480,7 +482,55 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         feeder.decoder.close()
         edge.stop()
         await runner.cleanup()
+    result["rss_mb_end"] = rss_mb()
+    result.update(await recording_figures(storage))
     return result
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+async def recording_figures(storage: LocalStorage) -> dict[str, Any]:
+    """Bytes per minute of the 720p recording, and time to the first MP4 byte of 1 hour.
+
+    The hour is this run's segments hard-linked over and over under a second id (1,800
+    segments, a real index and manifest): the remux starts the same way whatever follows.
+    """
+    manifest = read_manifest(storage, BROADCAST)
+    minutes = manifest.duration / 60
+    out: dict[str, Any] = {
+        "recording_mb_per_minute": round(manifest.size / 1e6 / minutes, 2) if minutes else None
+    }
+    hour = _fake_hour(storage, manifest)
+    start = time.monotonic()
+    chunks = stream_mp4(storage, hour.id)
+    first = await anext(chunks)
+    out["mp4_ttfb_s_1h"] = round(time.monotonic() - start, 3)
+    await chunks.aclose()
+    assert first[4:8] == b"ftyp"
+    return out
+
+
+def _fake_hour(storage: LocalStorage, manifest: Manifest) -> Manifest:
+    records = read_index(storage, manifest.id, RENDITION)
+    src = storage.root / manifest.id / RENDITION
+    dst = storage.root / "hour" / RENDITION
+    dst.mkdir(parents=True)
+    os.link(src / INIT, dst / INIT)
+    lines = []
+    for seq in range(1800):
+        record = records[seq % len(records)]
+        os.link(src / record.name, dst / segment_name(seq))
+        lines.append(SegmentRecord(seq, record.duration, record.size, seq * 2.0).to_line())
+    (dst / INDEX).write_bytes(b"".join(lines))
+    info = replace(manifest.renditions[0], segments=1800, duration=3600.0)
+    hour = replace(manifest, id="hour", renditions=(info,))
+    storage.write_atomic("hour/" + MANIFEST, hour.to_json())
+    return hour
 
 
 async def _encode_and_latency(
@@ -491,6 +541,7 @@ async def _encode_and_latency(
     origin_url: str,
 ) -> dict[str, Any]:
     await asyncio.sleep(args.warmup)
+    rss_start = rss_mb()
     frames0, cpu0, wall0 = pipeline.frames, cpu_seconds(), time.monotonic()
     until = wall0 + args.encode_seconds
     base = f"{origin_url}/hls/{BROADCAST}/{RENDITION}/"
@@ -506,6 +557,7 @@ async def _encode_and_latency(
         "latency_max_s": round(max(latency.segments), 3) if latency.segments else None,
         "latency_part_s": round(float(np.mean(latency.parts)), 3) if latency.parts else None,
         "latency_samples": len(latency.segments),
+        "rss_mb_start": rss_start,
         "latency_stamps_ok": f"{latency.stamps_ok}/{latency.stamps_checked}",
         "decode_errors": sum(
             s.video_track.decode_errors for s in feeder.speakers if s.video_track is not None
