@@ -78,6 +78,33 @@ MediaEvent = SdpOffer | IceCandidate | TracksChanged | Speaking
 Notify = Callable[[MediaEvent], None]
 
 
+@dataclass(frozen=True)
+class SinkTrack:
+    """A published track as an in-process sink sees it."""
+
+    participant_id: str
+    source: Source
+    kind: str  # "audio" or "video"
+    codec: str  # "opus", "vp8" or "h264"
+    clock_rate: int
+    payload_type: int  # the publisher's, as in the packets
+
+
+class MediaSink(Protocol):
+    """An in-process subscriber (compositor, recorder) of every track in a room.
+
+    Called on the SFU's event loop; each call must return quickly (queue the work). Packets are
+    decrypted RTP as the publisher sent them (its SSRC, sequence numbers, payload type); a
+    source muted by the host is not delivered.
+    """
+
+    def track_added(self, track: SinkTrack) -> None: ...
+
+    def track_removed(self, track: SinkTrack) -> None: ...
+
+    def packet(self, track: SinkTrack, packet: bytes) -> None: ...
+
+
 class MediaBackend(Protocol):
     """What signaling needs from the SFU. Every method is keyed by room and participant id."""
 

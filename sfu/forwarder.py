@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pylibsrtp._binding import lib
 
 from sfu import rtcp, rtp
-from sfu.api import Source
+from sfu.api import MediaSink, SinkTrack, Source
 from sfu.srtp import BUFFER_SIZE, PacketBuffer
 
 if TYPE_CHECKING:
@@ -165,6 +165,8 @@ class Track:
         self.send_errors = 0
         self.last_sr: rtcp.SenderReport | None = None
         self.last_sr_at = 0.0
+        self.sinks: list[MediaSink] = []
+        self.sink_errors = 0
         self.on_close: Callable[[Track], None] | None = None
         self.closed = False
 
@@ -222,6 +224,22 @@ class Track:
         self._fan_out(data, seq)
         for down in self._slow:
             down.send(data)
+        if self.sinks:
+            self._to_sinks(data)
+
+    @property
+    def info(self) -> SinkTrack:
+        c = self.codec
+        return SinkTrack(self.owner, self.source, c.kind, c.name.lower(), c.clock_rate, c.pt)
+
+    def _to_sinks(self, data: bytes) -> None:
+        info = self.info
+        for sink in self.sinks:
+            try:
+                sink.packet(info, data)
+            except Exception:  # a sink's bug must not stop forwarding
+                self.sink_errors += 1
+                logger.exception("media sink failed")
 
     def _fan_out(self, data: bytes, seq: int) -> None:
         n = len(data)

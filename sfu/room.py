@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from sfu.api import MediaSink
 from sfu.forwarder import Track
 from sfu.participant import Participant
 from sfu.srtp import PacketBuffer
@@ -22,6 +23,7 @@ class Room:
         self.tx = tx
         self.participants: dict[str, Participant] = {}
         self.tracks: list[Track] = []
+        self.sinks: list[MediaSink] = []
         self.closed = False
 
     def add(self, participant: Participant) -> None:
@@ -30,9 +32,30 @@ class Room:
         for track in self.tracks:
             participant.subscribe(track)
 
+    def attach(self, sink: MediaSink) -> None:
+        """An in-process subscriber: every track, now and later."""
+        if sink not in self.sinks:
+            self.sinks.append(sink)
+            for track in self.tracks:
+                self._sink_track(sink, track)
+
+    def detach(self, sink: MediaSink) -> None:
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+            for track in self.tracks:
+                if sink in track.sinks:
+                    track.sinks.remove(sink)
+
+    def _sink_track(self, sink: MediaSink, track: Track) -> None:
+        track.sinks.append(sink)
+        sink.track_added(track.info)
+        track.request_keyframe()
+
     def published(self, track: Track) -> None:
         self.tracks.append(track)
         track.on_close = self._track_closed
+        for sink in self.sinks:
+            self._sink_track(sink, track)
         for participant in self.participants.values():
             if participant.id != track.owner and not participant.closed:
                 participant.subscribe(track)
@@ -40,6 +63,9 @@ class Room:
     def _track_closed(self, track: Track) -> None:
         if track in self.tracks:
             self.tracks.remove(track)
+        for sink in list(track.sinks):
+            sink.track_removed(track.info)
+        track.sinks.clear()
         for participant in self.participants.values():
             if not participant.closed:
                 participant.unsubscribe(track)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from sfu import aiortc_hook
 from sfu import sdp as sdp_format
-from sfu.api import IceServer, MediaBackend, MediaError, Notify, Source
+from sfu.api import IceServer, MediaBackend, MediaError, MediaSink, Notify, Source
 from sfu.ice import IceLiteMux
 from sfu.participant import Participant
 from sfu.room import Room
@@ -76,13 +76,35 @@ class SFU:
 
     # ---- MediaBackend -----------------------------------------------------------------------
 
+    def attach_sink(self, room_id: str, sink: MediaSink) -> None:
+        """An in-process subscriber of every track of the room (the room is created if new)."""
+        self._room(room_id).attach(sink)
+
+    def detach_sink(self, room_id: str, sink: MediaSink) -> None:
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.detach(sink)
+
+    def request_keyframe(self, room_id: str, participant_id: str, source: Source) -> bool:
+        """Ask a publisher for a key frame (throttled to one a second per track)."""
+        room = self.rooms.get(room_id)
+        participant = room.participants.get(participant_id) if room else None
+        for track in participant.tracks.values() if participant else []:
+            if track.source == source:
+                return track.request_keyframe()
+        return False
+
+    def _room(self, room_id: str) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = Room(room_id, self.fingerprint, self._tx)
+        return room
+
     async def join(
         self, room_id: str, participant_id: str, publish: frozenset[Source], notify: Notify
     ) -> None:
         self.start()
-        room = self.rooms.get(room_id)
-        if room is None:
-            room = self.rooms[room_id] = Room(room_id, self.fingerprint, self._tx)
+        room = self._room(room_id)
         await room.remove(participant_id)  # a rejoin replaces the old connection
         transport = Transport(f"{room_id}/{participant_id}", self.mux, self._cert, self.counters)
         room.add(Participant(room, participant_id, publish, notify, transport))
@@ -128,7 +150,7 @@ class SFU:
         room = self.rooms.get(room_id)
         if room is not None:
             await room.remove(participant_id)
-            if not room.participants:
+            if not room.participants and not room.sinks:
                 self.rooms.pop(room_id, None)
 
     async def close_room(self, room_id: str) -> None:
