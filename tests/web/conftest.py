@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,23 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
+PAGE_ERRORS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors() -> Iterator[None]:
+    """Every uncaught exception and console error in any page fails the test."""
+    PAGE_ERRORS.clear()
+    yield
+    assert PAGE_ERRORS == []
+
+
+def console_error(page: Page, kind: str, text: str) -> None:
+    # A test that takes the network away provokes failed connections on purpose.
+    if kind == "error" and "ERR_INTERNET_DISCONNECTED" not in text:
+        PAGE_ERRORS.append(f"{page.url}: {text}")
+
+
 async def new_page(browser: Browser, locale: str = "ru-RU") -> tuple[BrowserContext, Page]:
     """A fresh context (own storage, own profile state) with one page."""
     context = await browser.new_context(
@@ -109,6 +126,8 @@ async def new_page(browser: Browser, locale: str = "ru-RU") -> tuple[BrowserCont
     )
     page = await context.new_page()
     page.set_default_timeout(10_000)
+    page.on("pageerror", lambda exc: PAGE_ERRORS.append(f"{page.url}: {exc}"))
+    page.on("console", lambda msg: console_error(page, msg.type, msg.text))
     return context, page
 
 
