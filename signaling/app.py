@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from recordings.storage import LocalStorage
 from sfu.api import MediaBackend, NoMedia
-from signaling import audience, calendar, openapi, rest
+from signaling import audience, calendar, library, openapi, rest
 from signaling.config import Settings, secret_from_data_dir
 from signaling.hub import Hub
 from signaling.recording import Recorder
@@ -35,14 +37,17 @@ def create_app(
     app[SETTINGS] = settings
     secret, keys = secret_from_data_dir(settings)
     app[rest.API_KEYS] = keys
+    app[library.STORAGE] = LocalStorage(settings.data_dir / "recordings")
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         state = store or await open_store(settings.state, settings.state_prefix)
         hub = Hub(settings, secret, Repo(state), media or default_media(settings), recorder)
         app[HUB] = hub
         hub.start()
+        sweeper = asyncio.get_running_loop().create_task(_sweep_forever(app))
         logger.info("urok ready on %s (state: %s)", settings.base_url(), settings.state)
         yield
+        sweeper.cancel()
         await hub.close()
         if store is None:
             await state.close()
@@ -50,6 +55,18 @@ def create_app(
     app.cleanup_ctx.append(services)
     _routes(app)
     return app
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    """Apply each school's retention once an hour."""
+    while True:
+        try:
+            removed = await library.sweep(app)
+            if removed:
+                logger.info("retention removed %d recordings", len(removed))
+        except Exception:
+            logger.exception("retention sweep failed")
+        await asyncio.sleep(3600)
 
 
 def default_media(settings: Settings) -> MediaBackend:
@@ -70,7 +87,7 @@ def default_media(settings: Settings) -> MediaBackend:
 
 def _routes(app: web.Application) -> None:
     app[audience.QA_CACHE] = {}
-    for method, path, handler in (*rest.ROUTES, *audience.ROUTES):
+    for method, path, handler in (*rest.ROUTES, *audience.ROUTES, *library.ROUTES):
         app.router.add_route(method, path, handler)
     app.router.add_post("/api/calendar/link", calendar.feed_link)
     app.router.add_get("/calendar/{token}.ics", calendar.feed)

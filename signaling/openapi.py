@@ -6,10 +6,11 @@ from typing import Any
 
 import msgspec
 
-from signaling import audience, calendar, rest
+from signaling import audience, calendar, library, rest
 
-# (method, path) -> (summary, request type or None, success status, response type, auth needed)
-OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
+# (method, path) -> (summary, request type or None, success status, response type, auth needed);
+# a response type of None means no body (204)
+OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type | None, bool]] = {
     ("POST", "/api/rooms"): ("Create a room", rest.RoomCreate, 201, rest.RoomView, True),
     ("GET", "/api/rooms"): ("List rooms the caller may see", None, 200, rest.RoomList, True),
     ("GET", "/api/rooms/{room_id}"): ("Get a room", None, 200, rest.RoomView, True),
@@ -103,6 +104,41 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type | None, int, type, bool]] = {
         audience.Question,
         True,
     ),
+    ("GET", "/api/library"): (
+        "The video library: recordings the caller may see",
+        None,
+        200,
+        library.LibraryList,
+        True,
+    ),
+    ("GET", "/api/library/{recording_id}"): (
+        "One recording",
+        None,
+        200,
+        library.LibraryItem,
+        True,
+    ),
+    ("PATCH", "/api/library/{recording_id}"): (
+        "Rename a recording (admin or owner)",
+        library.Rename,
+        200,
+        library.LibraryItem,
+        True,
+    ),
+    ("DELETE", "/api/library/{recording_id}"): (
+        "Delete a recording (admin or owner)",
+        None,
+        204,
+        None,
+        True,
+    ),
+    ("PUT", "/api/orgs/{org}/retention"): (
+        "How many days the school keeps recordings (null: forever)",
+        library.Retention,
+        200,
+        library.RetentionView,
+        True,
+    ),
 }
 
 REF = "#/components/schemas/{name}"
@@ -119,11 +155,29 @@ def _params(path: str) -> list[dict[str, Any]]:
     ]
 
 
-def _operation(summary: str, req: type | None, status: int, resp: type, secured: bool) -> Any:
+# (method, path) -> (summary, media type): downloads that are not JSON
+BINARY: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/api/library/{recording_id}/download.mp4"): (
+        "The recording as one MP4 (remuxed, streamed); also takes ?token=",
+        "video/mp4",
+    ),
+    ("GET", "/api/library/{recording_id}/thumbnail.jpg"): (
+        "A picture from the middle of the recording; also takes ?token=",
+        "image/jpeg",
+    ),
+}
+
+
+def _operation(
+    summary: str, req: type | None, status: int, resp: type | None, secured: bool
+) -> Any:
+    ok: dict[str, Any] = {"description": "success"}
+    if resp is not None:
+        ok["content"] = _json(resp)
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {
-            str(status): {"description": "success", "content": _json(resp)},
+            str(status): ok,
             "default": {"description": "error", "content": _json(rest.ErrorBody)},
         },
     }
@@ -138,13 +192,25 @@ def _json(kind: type) -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    kinds = {k for (_, req, _, resp, _) in OPERATIONS.values() for k in (req, resp) if k}
+    kinds: set[type] = {
+        k for (_, req, _, resp, _) in OPERATIONS.values() for k in (req, resp) if k is not None
+    }
     kinds.add(rest.ErrorBody)
     _, components = msgspec.json.schema_components(sorted(kinds, key=str), ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}
     for (method, path), spec in OPERATIONS.items():
         entry = paths.setdefault(path, {"parameters": _params(path)})
         entry[method.lower()] = _operation(*spec)
+    for (method, path), (summary, media) in BINARY.items():
+        entry = paths.setdefault(path, {"parameters": _params(path)})
+        entry[method.lower()] = {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {"description": "success", "content": {media: {}}},
+                "default": {"description": "error", "content": _json(rest.ErrorBody)},
+            },
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "urok", "version": "1"},
