@@ -11,7 +11,7 @@ from aiohttp import web
 
 from recordings.storage import LocalStorage
 from sfu.api import MediaBackend, NoMedia
-from signaling import audience, calendar, library, openapi, rest
+from signaling import audience, calendar, library, openapi, rest, whip
 from signaling.config import Settings, secret_from_data_dir
 from signaling.hub import Hub
 from signaling.recording import Recorder
@@ -87,7 +87,8 @@ def default_media(settings: Settings) -> MediaBackend:
 
 def _routes(app: web.Application) -> None:
     app[audience.QA_CACHE] = {}
-    for method, path, handler in (*rest.ROUTES, *audience.ROUTES, *library.ROUTES):
+    routes = (*rest.ROUTES, *audience.ROUTES, *library.ROUTES, *whip.ROUTES)
+    for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     app.router.add_post("/api/calendar/link", calendar.feed_link)
     app.router.add_get("/calendar/{token}.ics", calendar.feed)

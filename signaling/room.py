@@ -64,6 +64,7 @@ class Participant:
     hand: float | None = None
     session: Session | None = None
     grace: asyncio.TimerHandle | None = None
+    headless: bool = False  # a WHIP publisher: no WebSocket, present while its media lives
 
     @property
     def moderator(self) -> bool:
@@ -71,7 +72,7 @@ class Participant:
 
     @property
     def connected(self) -> bool:
-        return self.session is not None and not self.session.closed
+        return self.headless or (self.session is not None and not self.session.closed)
 
     def info(self) -> m.ParticipantInfo:
         media = m.MediaState(

@@ -65,7 +65,7 @@ def _returning(room: Room, identity: auth.Identity, resume: str | None) -> Parti
     return None
 
 
-def _check_entry(room: Room, identity: auth.Identity) -> None:
+def check_entry(room: Room, identity: auth.Identity) -> None:
     if identity.user_id in room.bans:
         raise Refused("banned", "you were removed from this room and may not return")
     settings = room.record.settings
@@ -101,11 +101,11 @@ def _must_wait(room: Room, p: Participant) -> bool:
 
 
 async def _arrive(ctx: Ctx, room: Room, identity: auth.Identity, rid: m.ReqId) -> Reply:
-    _check_entry(room, identity)
+    check_entry(room, identity)
     hub = ctx.hub
     rate = hub.settings.chat_rate_per_10s
     p = Participant(
-        id=_new_pid(room),
+        id=new_participant_id(room),
         identity=identity,
         state="waiting",
         since=time.time(),
@@ -124,7 +124,7 @@ async def _arrive(ctx: Ctx, room: Room, identity: auth.Identity, rid: m.ReqId) -
     return REPLIED
 
 
-def _new_pid(room: Room) -> str:
+def new_participant_id(room: Room) -> str:
     from signaling.records import new_id
 
     while True:
