@@ -29,6 +29,7 @@ export class Call {
     this.busy = false;
     this.lastPanelButton = "";
     this.measuring = false;
+    this.applying = false;
     /** @type {Map<string, number>} participant → when last heard above the speaking level */
     this.lastLoud = new Map();
     /** @type {Set<Source>} sources a host asked me to turn on (allowed despite moderation) */
@@ -142,6 +143,15 @@ export class Call {
 
   /** After (re)joining: turn on what the person chose on the join page, if allowed. */
   async applyPrefs() {
+    this.applying = true;
+    try {
+      await this.restore();
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  async restore() {
     const prefs = store.load(this.client.room);
     if (this.state.you?.media.screen && !this.client.media?.screen) {
       await this.client.ask((c) => c.setMedia("screen", false)); // the share did not survive a reload
@@ -199,6 +209,8 @@ export class Call {
     const you = this.state.you;
     const media = this.client.media;
     if (!you) return;
+    // What the server says is what a reconnect restores: a host's mute is not undone by it.
+    if (!this.applying) store.save(this.client.room, { mic: you.media.mic, camera: you.media.camera });
     if (media && !this.busy) {
       if (!you.media.mic) media.setEnabled("mic", false).catch(() => {});
       if (!you.media.camera) media.setEnabled("camera", false).catch(() => {});

@@ -203,5 +203,6 @@ async def network_loss(server: Server, teacher: Page, ivan: Page) -> None:
     await ivan.wait_for_function(  # a stream of the new connection, playing
         "() => { const v = document.querySelector('#main-view video');"
         " const fresh = [...window.urok.client.media.remote.values()].includes(v.srcObject);"
-        " return fresh && v.videoWidth === 1280 && v.currentTime > 0.2; }"
+        " return fresh && v.videoWidth === 1280 && v.currentTime > 0.2; }",
+        timeout=20_000,  # both reconnect, then ICE, DTLS and a key frame on a loaded machine
     )
