@@ -53,11 +53,14 @@ class Peer:
         self.received = Received()
         self.tracks: TracksChanged | None = None
         self.offers_answered = 0
+        self.offers_failed = 0
         self.drop_every = 0  # lose every n-th arriving packet once (its retransmission passes)
         self.dropped = 0
         self._arrivals = 0
         self._dropped_seqs: set[tuple[int, int]] = set()
         self._events: asyncio.Queue[MediaEvent] = asyncio.Queue()
+        self.processing = asyncio.Event()
+        self.processing.set()
         self._task: asyncio.Task[None] | None = None
 
     async def join(
@@ -139,14 +142,24 @@ class Peer:
     async def _run(self) -> None:
         while True:
             event = await self._events.get()
+            await self.processing.wait()  # a test may hold the SFU's messages back
             if isinstance(event, TracksChanged):
                 self.tracks = event
             elif isinstance(event, SdpOffer):
-                await self.pc.setRemoteDescription(RTCSessionDescription(event.sdp, "offer"))
-                await self.pc.setLocalDescription(await self.pc.createAnswer())
-                await self.sfu.answer(ROOM, self.pid, self.pc.localDescription.sdp)
-                aiortc_hook.tap_raw(self.pc, self._on_rtp, self.received.rtcp.append)
-                self.offers_answered += 1
+                try:
+                    await self._answer(event.sdp)
+                except Exception:  # e.g. a stale offer after a glare: the next one is whole
+                    self.offers_failed += 1
+
+    async def _answer(self, sdp_text: str) -> None:
+        offered = {m.mid for m in sdp.parse(sdp_text).media}
+        if any(t.mid is not None and t.mid not in offered for t in self.pc.getTransceivers()):
+            raise ValueError("stale offer: it lacks a negotiated m-section")  # as a browser
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp_text, "offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self.sfu.answer(ROOM, self.pid, self.pc.localDescription.sdp)
+        aiortc_hook.tap_raw(self.pc, self._on_rtp, self.received.rtcp.append)
+        self.offers_answered += 1
 
     def local_ssrcs(self) -> dict[str, int]:
         """kind of each sending m-section → its primary SSRC, from our own description."""
