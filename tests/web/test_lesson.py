@@ -187,6 +187,13 @@ async def network_loss(server: Server, teacher: Page, ivan: Page) -> None:
     the teacher's screen share included."""
     await teacher.get_by_role("button", name="Демонстрация экрана").click()
     await expect(ivan.get_by_role("region", name=re.compile("демонстрация экрана"))).to_be_visible()
+    # Muted by the teacher while participants may unmute: a reconnect must not unmute.
+    await teacher.get_by_role("tab", name="Участники").click()
+    await teacher.get_by_role("switch", name="Участники могут включать микрофон").check()
+    await teacher.get_by_role("button", name="Действия: Иван Сидоров").click()
+    await teacher.get_by_role("menuitem", name="Выключить микрофон").click()
+    mic = ivan.get_by_role("button", name="Микрофон")
+    await expect(mic).to_have_attribute("aria-pressed", "false")
     await ivan.context.set_offline(True)
     assert server.drop_connections() >= 3
     status = ivan.get_by_role("status").filter(has_text="Переподключение…")
@@ -199,6 +206,9 @@ async def network_loss(server: Server, teacher: Page, ivan: Page) -> None:
     await expect(teacher.get_by_role("heading", name="Участники (3)")).to_be_visible()
     await ivan.get_by_role("button", name="Поднять руку").click()
     await expect(teacher.get_by_role("heading", name="Поднятые руки (1)")).to_be_visible()
+    await expect(mic).to_have_attribute("aria-pressed", "false")
+    tile = teacher.get_by_role("listitem", name=re.compile(r"^Иван Сидоров,"))
+    await expect(tile).to_have_attribute("aria-label", re.compile("микрофон выключен"))
     await expect(ivan.get_by_role("region", name=re.compile("демонстрация экрана"))).to_be_visible()
     await ivan.wait_for_function(  # a stream of the new connection, playing
         "() => { const v = document.querySelector('#main-view video');"
