@@ -205,7 +205,12 @@ def machine() -> dict[str, Any]:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_1min": round(os.getloadavg()[0], 2),  # other work on the machine skews figures
+    }
 
 
 async def run(sizes: list[int]) -> dict[str, Any]:
