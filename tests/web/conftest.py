@@ -19,6 +19,7 @@ from sfu.server import SFU
 from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
+from signaling.recording import OnProblem, RecordingInfo
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "screenshots"
@@ -40,6 +41,26 @@ CHROMIUM_ARGS = [
 ]
 
 
+class Recorder:
+    """A hand-written recorder: remembers what runs and can report a problem, as a full disk."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, OnProblem] = {}
+
+    async def start(self, info: RecordingInfo, on_problem: OnProblem) -> str:
+        self.running[info.room_id] = on_problem
+        return f"rec-{info.room_id}"
+
+    async def stop(self, room_id: str) -> None:
+        self.running.pop(room_id, None)
+
+    async def close(self) -> None:
+        self.running.clear()
+
+    def fail(self, room_id: str, code: str, message: str) -> None:
+        self.running.pop(room_id)(code, message)
+
+
 @dataclass
 class Server:
     """A running urok: its base URL, REST helpers and token minting."""
@@ -47,6 +68,7 @@ class Server:
     url: str
     http: aiohttp.ClientSession
     app: web.Application
+    recorder: Recorder
 
     async def create_room(self, title: str = "Урок математики", **settings: Any) -> str:
         body = {"title": title, "org": "school1", "settings": settings}
@@ -86,11 +108,15 @@ def settings_for(tmp: Path) -> Settings:
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     """Signaling with the real SFU on loopback (the app closes the SFU on cleanup)."""
-    app = create_app(settings_for(tmp_path), media=SFU(ice_addresses=("127.0.0.1",)))
+    recorder = Recorder()
+    app = create_app(
+        settings_for(tmp_path), media=SFU(ice_addresses=("127.0.0.1",)), recorder=recorder
+    )
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     async with aiohttp.ClientSession() as http:
-        yield Server(url=str(test_server.make_url("")).rstrip("/"), http=http, app=app)
+        url = str(test_server.make_url("")).rstrip("/")
+        yield Server(url=url, http=http, app=app, recorder=recorder)
     await test_server.close()
 
 

@@ -44,6 +44,18 @@ async def test_host_controls(server: Server, browser: Browser) -> None:
     await teacher.get_by_role("switch", name="Закрыть вход").check()
     assert await Bot.refused(server, room, "Опоздавший") == "room_locked"
 
+    # Recording: everyone sees the mark; a recorder problem reaches the host and ends it.
+    await teacher.get_by_role("button", name="Записывать звонок").click()
+    await expect(anna.get_by_text("Идёт запись")).to_be_visible()
+    await expect(teacher.get_by_role("button", name="Записывать звонок")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    server.recorder.fail(room, "disk_full", "no space left on the recordings disk")
+    await expect(
+        teacher.get_by_text("Запись остановлена: на сервере закончилось место.")
+    ).to_be_visible()
+    await expect(anna.get_by_text("Идёт запись")).to_be_hidden()
+
     # A co-host gets the host's controls; demoted, loses them.
     await act(teacher, "Анна Смирнова", "Сделать соведущим")
     await anna.get_by_role("button", name="Участники", exact=True).click()

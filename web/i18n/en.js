@@ -73,6 +73,8 @@ export default {
   "error.media_unavailable": "The server runs without audio and video.",
   "error.join_timeout": "Joining took too long. Reload the page.",
   "error.internal_error": "Server error. Please try again.",
+  "error.recording_unavailable": "This server cannot record calls.",
+  "error.disk_full": "Recording stopped: the server is out of disk space.",
   "error.unknown": "That did not work: {message}",
 
   "call.heading": "Lesson",

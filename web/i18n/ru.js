@@ -73,6 +73,8 @@ export default {
   "error.media_unavailable": "Сервер работает без видео и звука.",
   "error.join_timeout": "Вход занял слишком много времени. Обновите страницу.",
   "error.internal_error": "Ошибка на сервере. Попробуйте ещё раз.",
+  "error.recording_unavailable": "Этот сервер не умеет записывать звонки.",
+  "error.disk_full": "Запись остановлена: на сервере закончилось место.",
   "error.unknown": "Не получилось: {message}",
 
   "call.heading": "Урок",
