@@ -74,7 +74,12 @@ export class People {
     s.addEventListener("participant", (e) => this.one(/** @type {CustomEvent} */ (e).detail.id));
     s.addEventListener("left", (e) => this.drop(/** @type {CustomEvent} */ (e).detail.id));
     s.addEventListener("waiting", (e) => this.renderWaiting(/** @type {CustomEvent} */ (e).detail));
-    s.addEventListener("hands", () => this.renderHands());
+    s.addEventListener("hands", (e) => {
+      this.renderHands();
+      const raised = /** @type {CustomEvent} */ (e).detail?.raised;
+      const name = raised && raised !== s.you?.id ? s.participants.get(raised)?.name : "";
+      if (name && s.moderator) toast(t("hands.raised", { name }), { key: "hand" });
+    });
     s.addEventListener("room", () => this.renderControls());
     $("people-search").addEventListener("input", (/** @type {Event} */ e) => {
       this.query = /** @type {HTMLInputElement} */ (e.target).value.trim().toLowerCase();

@@ -140,7 +140,7 @@ const HANDLERS = {
   hand_raised: (s, msg) => {
     s.hands.set(msg.participant, msg.raised_at);
     s.setHand(msg.participant, msg.raised_at);
-    s.emit("hands");
+    s.emit("hands", { raised: msg.participant });
   },
   hand_lowered: (s, msg) => {
     s.hands.delete(msg.participant);

@@ -45,7 +45,7 @@ async def test_nine_tiles_and_host_panel(server: Server, browser: Browser) -> No
     grid = teacher.get_by_role("list", name="Участники на экране")
     await expect(grid.get_by_role("listitem")).to_have_count(9)
     await expect(grid.get_by_role("listitem", name=re.compile("^Олег Денисов,"))).to_have_attribute(
-        "aria-label", re.compile("подняла руку")
+        "aria-label", re.compile("рука поднята")
     )
     hands = teacher.get_by_role("region", name="Поднятые руки (1)")
     await expect(hands.get_by_role("listitem")).to_have_text(

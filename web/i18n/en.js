@@ -131,6 +131,7 @@ export default {
   "role.guest": "guest",
 
   "hands.heading": "Raised hands ({count})",
+  "hands.raised": "{name} raised a hand",
   "hands.lower": "Lower hand",
   "hands.lowerShort": "Lower",
   "hands.lowerName": "Lower hand: {name}",

@@ -91,7 +91,7 @@ export default {
   "tile.camOn": "камера включена",
   "tile.camOff": "камера выключена",
   "tile.screen": "показывает экран",
-  "tile.hand": "подняла руку",
+  "tile.hand": "рука поднята",
   "tile.away": "переподключается",
 
   "toolbar.label": "Управление звонком",
@@ -131,6 +131,7 @@ export default {
   "role.guest": "гость",
 
   "hands.heading": "Поднятые руки ({count})",
+  "hands.raised": "{name}: рука поднята",
   "hands.lower": "Опустить руку",
   "hands.lowerShort": "Опустить",
   "hands.lowerName": "Опустить руку: {name}",
