@@ -118,7 +118,8 @@ async def mute_under_moderation(teacher: Page, ivan: Page) -> None:
     # Asked to unmute, the student may, despite moderation.
     await teacher.get_by_role("button", name="Действия: Иван Сидоров").click()
     await teacher.get_by_role("menuitem", name="Попросить включить микрофон").click()
-    await ivan.get_by_role("button", name="Включить", exact=True).click()
+    prompt = ivan.get_by_role("alertdialog", name=f"{TEACHER} просит вас включить микрофон.")
+    await prompt.get_by_role("button", name="Включить", exact=True).click()
     await expect(mic).to_have_attribute("aria-pressed", "true")
     await expect(tile).to_have_attribute("aria-label", re.compile("микрофон включён"))
 

@@ -116,8 +116,8 @@ export default {
   "self.camLocked": "The host turned your camera off. You can turn it on when the host allows.",
   "self.noMic": "No microphone available.",
   "self.noCamera": "No camera available.",
-  "unmute.asked": "{name}, the host, asks you to turn your microphone on.",
-  "unmute.askedCamera": "{name}, the host, asks you to turn your camera on.",
+  "unmute.asked": "{name} asks you to turn your microphone on.",
+  "unmute.askedCamera": "{name} asks you to turn your camera on.",
   "unmute.yes": "Turn on",
 
   "side.people": "Participants",
