@@ -74,6 +74,10 @@ export class Call {
     $("btn-layout").addEventListener("click", () => this.toggleLayout());
     $("btn-leave").addEventListener("click", () => this.client.leave());
     document.addEventListener("keydown", (e) => this.shortcut(e));
+    // Single-key shortcuts can get in the way of speech input: they can be turned off (kept).
+    const keys = /** @type {HTMLInputElement} */ ($("keys-on"));
+    keys.checked = window.localStorage.getItem("urok:keys") !== "off";
+    keys.addEventListener("change", () => window.localStorage.setItem("urok:keys", keys.checked ? "on" : "off"));
     $("side").addEventListener("keydown", (/** @type {KeyboardEvent} */ e) => {
       if (e.key === "Escape" && !(/** @type {HTMLElement} */ (e.target)).closest("[role=menu]")) {
         this.openPanel(null);
@@ -322,6 +326,7 @@ export class Call {
   /** @param {KeyboardEvent} e */
   shortcut(e) {
     if (this.client.phase !== "call" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (!(/** @type {HTMLInputElement} */ ($("keys-on")).checked)) return;
     const target = /** @type {HTMLElement} */ (e.target);
     if (target.closest("input, textarea, select, [role=menu], [role=alertdialog]")) return;
     const id = SHORTCUTS[/** @type {keyof SHORTCUTS} */ (e.key.toLowerCase())];

@@ -78,6 +78,17 @@ async def search_and_mute_all(teacher: Page) -> None:
     await expect(anna.get_by_role("img", name="микрофон выключен")).to_be_visible()
     await teacher.get_by_role("button", name="Опустить все руки").click()
     await expect(teacher.get_by_role("region", name=re.compile("Поднятые руки"))).to_be_hidden()
+    # Shortcuts can be turned off: "p" then does nothing.
+    keys = teacher.get_by_role("checkbox", name="Горячие клавиши")
+    people_button = teacher.get_by_role("button", name="Участники", exact=True)
+    await keys.uncheck()
+    await teacher.evaluate("document.activeElement.blur()")
+    await teacher.keyboard.press("p")
+    await expect(people_button).to_have_attribute("aria-pressed", "true")
+    await keys.check()
+    await teacher.evaluate("document.activeElement.blur()")
+    await teacher.keyboard.press("p")  # on again: the panel closes
+    await expect(people_button).to_have_attribute("aria-pressed", "false")
 
 
 async def test_english_join_page_and_errors(server: Server, browser: Browser) -> None:

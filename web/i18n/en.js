@@ -3,6 +3,8 @@ export default {
   skip: "Skip to content",
   loading: "Loading…",
   "lang.label": "Language",
+  "keys.label": "Keyboard shortcuts",
+  "keys.title": "M microphone, V camera, S screen, H hand, P participants, C chat, L layout",
   "rec.on": "Recording",
   "conn.reconnecting": "Connection lost. Reconnecting…",
 
