@@ -56,6 +56,7 @@ async def test_nine_tiles_and_host_panel(server: Server, browser: Browser) -> No
     await screenshot(teacher, "host-panel")
     await teacher.get_by_role("button", name="Закрыть панель").click()
     await expect(grid.get_by_role("listitem")).to_have_count(9)
+    await teacher.evaluate("document.getElementById('toasts').replaceChildren()")  # a clear view
     await screenshot(teacher, "lesson-9-tiles")
 
     await search_and_mute_all(teacher)
