@@ -254,7 +254,8 @@ async def disconnected(ctx: Ctx) -> None:
     if room is None or p is None or p.session is not ctx.session:
         return
     async with room.lock:
-        if p.session is not ctx.session or room.closed:
+        # Removed, banned or departed already: nothing more is said of them, no grace timer.
+        if p.session is not ctx.session or room.closed or room.find(p.id) is not p:
             return
         p.session = None
         if p.state == "admitted":
