@@ -223,6 +223,15 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
+def cpu_busy(cpu: int) -> float:
+    """Busy seconds of one CPU from /proc/stat (all processes, kernel and softirq included)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            ticks = [int(x) for x in line.split()[1:]]
+            return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def proc_cpu(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -384,6 +393,7 @@ async def viewers(
     best: dict[str, Any] = {
         "viewers_sustained": None,
         "viewers_per_edge_core": None,
+        "viewers_per_core_incl_load_and_kernel": None,
         "origin_request_fraction": None,
         "viewer_steps": [],
     }
@@ -392,8 +402,10 @@ async def viewers(
     for count in steps:
         origin_before = seen["all"]
         cpu_before = proc_cpu(edge.worker_pids())
+        busy_before = cpu_busy(LOAD_CPU)
         result = await wrk(edge.url + base, count, seconds, VIEWER_LUA, [base], root)
         edge_cores = (proc_cpu(edge.worker_pids()) - cpu_before) / seconds
+        load_cpu_busy = (cpu_busy(LOAD_CPU) - busy_before) / seconds
         origin = seen["all"] - origin_before
         # Each connection waits 1 s after every answer (and before its first request).
         expected = count * (seconds - 1) / (1 + result["mean_ms"] / 1000)
@@ -416,6 +428,7 @@ async def viewers(
             "max_ms": result["max_ms"],
             "edge_cores": edge_cores,
             "wrk_cores": result["wrk_cores"],
+            "cpu1_busy": round(load_cpu_busy, 3),  # nginx + wrk + kernel on the load core
             "origin_requests": origin,
             "gbit_s": result["bytes"] * 8 / seconds / 1e9,
         }
@@ -424,6 +437,10 @@ async def viewers(
             break
         best["viewers_sustained"] = count
         best["viewers_per_edge_core"] = round(count / edge_cores) if edge_cores > 0 else None
+        # Conservative: everything on the edge's core counted as edge (wrk and kernel too).
+        best["viewers_per_core_incl_load_and_kernel"] = (
+            round(count / load_cpu_busy) if load_cpu_busy > 0 else None
+        )
         best["origin_request_fraction"] = origin / max(1, result["requests"])
     return best
 
