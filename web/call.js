@@ -136,12 +136,14 @@ export class Call {
       if (!want.has(el.dataset.mid)) el.remove();
     }
     for (const [mid, stream] of want) {
-      if (box.querySelector(`[data-mid="${CSS.escape(mid)}"]`)) continue;
-      const audio = document.createElement("audio");
-      audio.autoplay = true;
-      audio.dataset.mid = mid;
-      audio.srcObject = stream;
-      box.append(audio);
+      let audio = /** @type {HTMLAudioElement|null} */ (box.querySelector(`[data-mid="${CSS.escape(mid)}"]`));
+      if (!audio) {
+        audio = document.createElement("audio");
+        audio.autoplay = true;
+        audio.dataset.mid = mid;
+        box.append(audio);
+      }
+      if (audio.srcObject !== stream) audio.srcObject = stream; // mids repeat after a reconnect
     }
   }
 

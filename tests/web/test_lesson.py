@@ -212,6 +212,11 @@ async def network_loss(server: Server, teacher: Page, ivan: Page) -> None:
     tile = teacher.get_by_role("listitem", name=re.compile(r"^Иван Сидоров,"))
     await expect(tile).to_have_attribute("aria-label", re.compile("микрофон выключен"))
     await expect(ivan.get_by_role("region", name=re.compile("демонстрация экрана"))).to_be_visible()
+    await ivan.wait_for_function(  # every voice plays from the new connection
+        "() => { const live = [...window.urok.client.media.remote.values()];"
+        " const els = [...document.querySelectorAll('#remote-audio audio')];"
+        " return els.length > 0 && els.every((a) => live.includes(a.srcObject)); }"
+    )
     await ivan.wait_for_function(  # a stream of the new connection, playing
         "() => { const v = document.querySelector('#main-view video');"
         " const fresh = [...window.urok.client.media.remote.values()].includes(v.srcObject);"
