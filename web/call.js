@@ -50,7 +50,11 @@ export class Call {
       this.renderRecording();
     });
     s.addEventListener("tracks", () => this.renderAudio());
-    s.addEventListener("hands", () => this.renderHand());
+    s.addEventListener("hands", (e) => {
+      this.renderHand();
+      const { lowered, by } = /** @type {CustomEvent} */ (e).detail || {};
+      if (lowered && by && lowered === s.you?.id) toast(t("hand.loweredByHost"));
+    });
     s.addEventListener("position", () => this.renderHand());
     s.addEventListener("waiting", (e) => {
       if (/** @type {CustomEvent} */ (e).detail.joined && s.moderator && this.panel !== "people") {

@@ -87,6 +87,7 @@ async def hands(teacher: Page, ivan: Page) -> None:
     await expect(tile).to_have_attribute("aria-label", re.compile("рука поднята"))
     await teacher.get_by_role("button", name="Опустить руку: Иван Сидоров").click()
     await expect(hand).to_have_attribute("aria-pressed", "false")
+    await expect(ivan.get_by_text("Вашу руку опустили.")).to_be_visible()
     await expect(ivan.get_by_text("Ваше место в очереди")).to_be_hidden()
     await expect(teacher.get_by_role("heading", name=re.compile("Поднятые руки"))).to_be_hidden()
 

@@ -109,6 +109,7 @@ export default {
   "toolbar.micIsOff": "Microphone is off (M)",
   "toolbar.camIsOn": "Camera is on (V)",
   "toolbar.camIsOff": "Camera is off (V)",
+  "hand.loweredByHost": "Your hand was lowered by the host.",
   "hand.place": "Your place in the queue: {place}",
   "net.good": "Good connection ({ms} ms)",
   "net.fair": "Fair connection ({ms} ms)",

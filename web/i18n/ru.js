@@ -109,6 +109,7 @@ export default {
   "toolbar.micIsOff": "Микрофон выключен (M)",
   "toolbar.camIsOn": "Камера включена (V)",
   "toolbar.camIsOff": "Камера выключена (V)",
+  "hand.loweredByHost": "Вашу руку опустили.",
   "hand.place": "Ваше место в очереди: {place}",
   "net.good": "Связь хорошая ({ms} мс)",
   "net.fair": "Связь средняя ({ms} мс)",
