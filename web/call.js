@@ -75,6 +75,14 @@ export class Call {
     $("tab-people").addEventListener("click", () => this.openPanel("people", true));
     $("tab-chat").addEventListener("click", () => this.openPanel("chat", true));
     $("side-close").addEventListener("click", () => this.openPanel(null));
+    for (const [id, other, panel] of /** @type {const} */ ([["tab-people", "tab-chat", "chat"], ["tab-chat", "tab-people", "people"]])) {
+      $(id).addEventListener("keydown", (/** @type {KeyboardEvent} */ e) => {
+        if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+        e.preventDefault();
+        this.openPanel(panel, true); // two tabs: either arrow goes to the other one
+        $(other).focus();
+      });
+    }
     $("btn-layout").addEventListener("click", () => this.toggleLayout());
     $("btn-leave").addEventListener("click", () => this.client.leave());
     document.addEventListener("keydown", (e) => this.shortcut(e));
@@ -303,6 +311,8 @@ export class Call {
     $("panel-chat").hidden = next !== "chat";
     $("tab-people").setAttribute("aria-selected", String(next === "people"));
     $("tab-chat").setAttribute("aria-selected", String(next === "chat"));
+    $("tab-people").tabIndex = next === "chat" ? -1 : 0; // one tab stop for the tab list
+    $("tab-chat").tabIndex = next === "chat" ? 0 : -1;
     $("btn-people").setAttribute("aria-pressed", String(next === "people"));
     $("btn-chat").setAttribute("aria-pressed", String(next === "chat"));
     if (next === "people") $("btn-people").classList.remove("attention");
