@@ -163,3 +163,13 @@ async def test_preload_hinted_part_is_held_until_written(
     assert await reply.read() == live.output.renditions["180p"].part(2, 1)
     far = await client.get("/hls/live1/180p/seg_000009.p0.m4s")
     assert far.status == 404  # not the next part: no waiting
+
+
+async def test_ranges_on_recorded_segments(aiohttp_client: MakeClient, recorded: Recorded) -> None:
+    client = await serve(aiohttp_client, OutputRegistry(recorded.storage))
+    path = "/hls/synthetic/180p/seg_000000.m4s"
+    disk = (recorded.root / "synthetic" / "180p" / "seg_000000.m4s").read_bytes()
+    part = await client.get(path, headers={"Range": "bytes=10-19"})
+    assert part.status == 206 and await part.read() == disk[10:20]
+    beyond = await client.get(path, headers={"Range": f"bytes={len(disk) + 10}-"})
+    assert beyond.status == 416

@@ -94,3 +94,20 @@ async def test_download_route(aiohttp_client: MakeClient, thirty_seconds: LocalS
     assert await reply.read() == b"".join(export_chunks(thirty_seconds, "call30"))
     assert (await client.get("/rec/nope.mp4")).status == 404
     assert (await client.get("/rec/..%2Fcall30.mp4")).status == 404
+
+
+async def test_download_of_a_recording_in_progress_is_a_conflict(
+    aiohttp_client: MakeClient, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path)
+    writer = RecordingWriter(storage, Manifest("busy", renditions=(RenditionInfo("a", 2, 2, 1),)))
+    writer.open()
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        return await mp4_response(request, storage, request.match_info["rid"])
+
+    app = web.Application()
+    app.router.add_get("/rec/{rid}.mp4", download)
+    client = await aiohttp_client(app)
+    reply = await client.get("/rec/busy.mp4")
+    assert reply.status == 409 and "still being written" in await reply.text()
