@@ -65,6 +65,8 @@ export class People {
     document.body.append(this.menu);
     /** @type {Row|null} */
     this.menuRow = null;
+    /** Whether the rows were drawn for a moderator (a rank change redraws them). */
+    this.moderatorShown = false;
     this.bind();
   }
 
@@ -109,6 +111,7 @@ export class People {
   }
 
   renderAll() {
+    this.moderatorShown = this.state.moderator;
     this.closeMenu();
     clear(this.list);
     this.rows.clear();
