@@ -97,9 +97,13 @@ async def dispatch(ctx: Ctx, msg: m.ClientMessage) -> None:
         if ctx.room is not None and not isinstance(msg, m.Ping):
             if ctx.room.closed:
                 raise Refused("room_ended", "this room has ended")
-            async with ctx.room.lock:
+            room = ctx.room
+            async with room.lock:
                 check(ctx, right)  # rights may have changed while waiting for the lock
-                reply = await handler(ctx, msg)
+                try:
+                    reply = await handler(ctx, msg)
+                finally:
+                    await room.flush()
         else:
             reply = await handler(ctx, msg)
     except Refused as exc:

@@ -114,6 +114,8 @@ class Hub:
             await room.load()
             if not record.ended:
                 self.rooms[room_id] = room
+                for p in await room.load_people(self.settings.chat_rate_per_10s):
+                    self.restored(room, p)
             return room
 
     async def update_record(self, record: RoomRecord) -> None:
@@ -232,6 +234,12 @@ class Hub:
 
     def ice_servers(self, p: Participant) -> tuple[m.IceServerInfo, ...]:
         return tuple(_ice(s) for s in self.media.ice_servers(p.id))
+
+    def restored(self, room: Room, p: Participant) -> None:
+        """A participant from a previous process: their place is kept for the grace period."""
+        from signaling.handlers.membership import start_grace
+
+        start_grace(self, room, p)
 
     @staticmethod
     def _cancel_grace(p: Participant) -> None:

@@ -7,6 +7,7 @@ restart, can read it). Every mutation runs under the room's lock; sending is nev
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -65,6 +66,7 @@ class Participant:
     session: Session | None = None
     grace: asyncio.TimerHandle | None = None
     headless: bool = False  # a WHIP publisher: no WebSocket, present while its media lives
+    resume_sha: str = ""  # set on participants restored after a restart (their key is not kept)
 
     @property
     def moderator(self) -> bool:
@@ -104,6 +106,62 @@ class Participant:
             self.session.send(msg)
 
 
+class StoredParticipant(msgspec.Struct, frozen=True):
+    """What a restarted process needs to give a participant their place back on reconnect."""
+
+    id: str
+    identity: Identity
+    state: State
+    since: float
+    resume_sha: str  # sha256 of the resume key: the key itself is a secret
+    rank: m.Rank
+    media: dict[Source, bool]
+    blocked: list[Source]
+    allowed: list[Source]
+    hand: float | None
+    headless: bool
+
+
+def _sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def stored(p: Participant) -> StoredParticipant:
+    return StoredParticipant(
+        id=p.id,
+        identity=p.identity,
+        state=p.state,
+        since=p.since,
+        resume_sha=p.resume_sha or _sha(p.resume),
+        rank=p.rank,
+        media=dict(p.media),
+        blocked=sorted(p.blocked),
+        allowed=sorted(p.allowed),
+        hand=p.hand,
+        headless=p.headless,
+    )
+
+
+def restored(s: StoredParticipant, chat_rate: int) -> Participant:
+    """A participant as it was, not connected; only its resume key's hash is known."""
+    p = Participant(
+        id=s.id,
+        identity=s.identity,
+        state=s.state,
+        since=s.since,
+        chat_bucket=TokenBucket(chat_rate, 10.0),
+        resume="",
+        rank=s.rank,
+        media=dict(s.media),
+        blocked=set(s.blocked),
+        allowed=set(s.allowed),
+        hand=s.hand,
+        headless=False,
+    )
+    p.resume_sha = s.resume_sha
+    return p
+
+
 class Room:
     """The live state of one room and its fan-out."""
 
@@ -117,6 +175,7 @@ class Room:
         self.pinned: m.ChatMessage | None = None
         self.bans: set[str] = set()
         self.cohosts: set[str] = set()  # user ids promoted to co-host (kept across reconnects)
+        self.dirty: set[Participant] = set()  # changed since the last flush to the store
         self.recording = False
         self.started = False  # room_started was announced (webhooks)
         self.closed = False
@@ -138,13 +197,30 @@ class Room:
         pinned = await store.get(self._key("pinned"))
         self.pinned = None if pinned is None else msgspec.json.decode(pinned, type=m.ChatMessage)
 
+    async def load_people(self, chat_rate: int) -> list[Participant]:
+        """Participants a previous process held, restored as disconnected (waiting keep order)."""
+        raw = await self.repo.store.hgetall(self._key("people"))
+        people = [
+            restored(msgspec.json.decode(v, type=StoredParticipant), chat_rate)
+            for v in raw.values()
+        ]
+        people.sort(key=lambda p: (p.since, p.id))
+        for p in people:
+            (self.participants if p.state == "admitted" else self.waiting)[p.id] = p
+        self.started = bool(self.participants)
+        return people
+
     # ------------------------------------------------------------ lookup
     def find(self, pid: str) -> Participant | None:
         return self.participants.get(pid) or self.waiting.get(pid)
 
     def by_resume(self, key: str) -> Participant | None:
+        digest = _sha(key)
         for p in (*self.participants.values(), *self.waiting.values()):
-            if secrets.compare_digest(p.resume, key):
+            if p.resume and secrets.compare_digest(p.resume, key):
+                return p
+            if p.resume_sha and secrets.compare_digest(p.resume_sha, digest):
+                p.resume, p.resume_sha = key, ""
                 return p
         return None
 
@@ -198,16 +274,30 @@ class Room:
         return sent
 
     def changed(self, p: Participant) -> None:
-        """Tell everyone one participant's new view (and keep the stored copy current)."""
+        """Tell everyone one participant's new view (stored at the end of the request)."""
         self.broadcast(m.ParticipantChanged(participant=p.info()))
+        self.dirty.add(p)
+
+    async def flush(self) -> None:
+        """Write what changed during a request to the store, once per participant."""
+        dirty, self.dirty = self.dirty, set()
+        for p in dirty:
+            if self.find(p.id) is p:
+                await self.save_participant(p)
 
     # ------------------------------------------------------------ write-through
     async def save_participant(self, p: Participant) -> None:
-        await self.repo.store.hset(self._key("participants"), p.id, msgspec.json.encode(p.info()))
+        self.dirty.discard(p)
+        store = self.repo.store
+        await store.hset(self._key("people"), p.id, msgspec.json.encode(stored(p)))
+        if p.state == "admitted":
+            await store.hset(self._key("participants"), p.id, msgspec.json.encode(p.info()))
 
     async def forget_participant(self, p: Participant) -> None:
+        self.dirty.discard(p)
         store = self.repo.store
         await store.hdel(self._key("participants"), p.id)
+        await store.hdel(self._key("people"), p.id)
         await store.zrem(self._key("waiting"), p.id)
         await store.zrem(self._key("hands"), p.id)
 
@@ -256,5 +346,5 @@ class Room:
 
     async def clear_live_state(self) -> None:
         await self.repo.store.delete(
-            self._key("participants"), self._key("waiting"), self._key("hands")
+            self._key("participants"), self._key("people"), self._key("waiting"), self._key("hands")
         )

@@ -20,6 +20,7 @@ async def raise_hand(ctx: Ctx, msg: m.RaiseHand) -> Reply:
     assert room is not None and me is not None
     if me.hand is None:
         me.hand = time.time()
+        room.dirty.add(me)
         await room.save_hand(me)
         room.broadcast(m.HandRaised(participant=me.id, raised_at=me.hand))
     place = [p.id for p in room.hands()].index(me.id) + 1
@@ -29,6 +30,7 @@ async def raise_hand(ctx: Ctx, msg: m.RaiseHand) -> Reply:
 
 async def _lower(ctx: Ctx, room: Room, p: Participant, by: str | None) -> None:
     p.hand = None
+    room.dirty.add(p)
     await room.save_hand(p)
     room.broadcast(m.HandLowered(participant=p.id, by=by))
     p.send(m.HandQueue(position=None))

@@ -34,10 +34,13 @@ async def join(ctx: Ctx, msg: m.Join) -> Reply:
     async with room.lock:
         if room.closed:
             raise Refused("room_ended", "this room has ended")
-        p = _returning(room, identity, msg.resume)
-        if p is not None:
-            return await _reattach(ctx, room, p, msg.id)
-        return await _arrive(ctx, room, identity, msg.id)
+        try:
+            p = _returning(room, identity, msg.resume)
+            if p is not None:
+                return await _reattach(ctx, room, p, msg.id)
+            return await _arrive(ctx, room, identity, msg.id)
+        finally:
+            await room.flush()
 
 
 def _identify(hub: Hub, room: Room, msg: m.Join) -> auth.Identity:
@@ -118,6 +121,7 @@ async def _arrive(ctx: Ctx, room: Room, identity: auth.Identity, rid: m.ReqId) -
     if _must_wait(room, p):
         room.waiting[p.id] = p
         await room.save_waiting(p, True)
+        await room.save_participant(p)
         room.to_moderators(m.WaitingJoined(entry=p.waiting_info()))
         return _waiting_reply(room, p, rid)
     await admit(ctx.hub, room, p, rid)
@@ -260,9 +264,15 @@ async def disconnected(ctx: Ctx) -> None:
         p.session = None
         if p.state == "admitted":
             room.changed(p)
-        loop = asyncio.get_running_loop()
-        grace = ctx.hub.settings.reconnect_grace_s
-        p.grace = loop.call_later(grace, lambda: loop.create_task(_expire(ctx.hub, room, p)))
+        start_grace(ctx.hub, room, p)
+        await room.flush()
+
+
+def start_grace(hub: Hub, room: Room, p: Participant) -> None:
+    """Keep the place for reconnect_grace_s, then the participant has left."""
+    loop = asyncio.get_running_loop()
+    grace = hub.settings.reconnect_grace_s
+    p.grace = loop.call_later(grace, lambda: loop.create_task(_expire(hub, room, p)))
 
 
 async def _expire(hub: Hub, room: Room, p: Participant) -> None:
