@@ -104,14 +104,16 @@ class LiveRendition:
         # Frame counts, not tfdt: the muxer shifts tracks by the AAC priming delay.
         index, self._frames = self._frames, self._frames + chunk.frames
         starts_segment = index % self.timing.segment_frames == 0
+        done = None
         with self._lock:
             if self._current is None or (starts_segment and self._current.parts):
-                self._finish_current()
+                done = self._finish_current()
                 seq = index // self.timing.segment_frames
                 self._current = LiveSegment(seq, index / self.timing.fps)
             self._current.parts.append(Part(data, chunk.frames))
             self._render()
         self._notify()
+        self._record(done)
 
     def finish(self) -> None:
         """The encode ended: complete the last segment and close the playlist. Idempotent."""
@@ -120,22 +122,29 @@ class LiveRendition:
                 return
             if self._pending and self._current is not None:
                 self._current.parts.append(Part(self._pending, 0))
-            self._finish_current()
+            done = self._finish_current()
             self._ended = True
             self._render()
         self._notify()
+        self._record(done)
 
-    def _finish_current(self) -> None:
+    def _finish_current(self) -> LiveSegment | None:
         seg, self._current = self._current, None
         if seg is None or not seg.parts:
-            return
+            return None
         seg.data = b"".join(p.data for p in seg.parts)
         self._segments[seg.seq] = seg
         self._trim()
-        if self._writer is not None:
-            duration = seg.frames() / self.timing.fps
-            record = SegmentRecord(seg.seq, round(duration, 6), len(seg.data), seg.start)
-            self._writer.write_segment(self.spec.name, record, seg.data)
+        return seg
+
+    def _record(self, seg: LiveSegment | None) -> None:
+        """Write a finished segment to the recording — outside the lock: readers never wait
+        for a disk (the segment is served from memory meanwhile)."""
+        if seg is None or seg.data is None or self._writer is None:
+            return
+        duration = seg.frames() / self.timing.fps
+        record = SegmentRecord(seg.seq, round(duration, 6), len(seg.data), seg.start)
+        self._writer.write_segment(self.spec.name, record, seg.data)
 
     def _trim(self) -> None:
         keep = self.timing.window + 2  # a client may still fetch what just left the window
