@@ -71,6 +71,8 @@ async def test_lesson(server: Server, browser: Browser) -> None:
     await chat(teacher, ivan, guest)
     await screen_share(teacher, ivan)
     await reload_returns(teacher, ivan)
+    await ivan.get_by_role("button", name="Чат", exact=True).click()  # history comes with welcome
+    await expect(ivan.get_by_role("log").get_by_text("Домашнее задание: §12")).to_be_visible()
     await reload_returns(teacher, guest)  # a guest has no user id: only the resume key helps
     await network_loss(server, teacher, ivan)
 
@@ -149,6 +151,9 @@ async def chat(teacher: Page, ivan: Page, guest: Page) -> None:
     await teacher.get_by_role("button", name="Удалить сообщение от Иван Сидоров").click()
     await expect(guest.get_by_role("log").get_by_text("жирный", exact=False)).to_have_count(0)
     await expect(guest.get_by_text("Закреплённое сообщение")).to_be_hidden()
+    await teacher.get_by_role("textbox", name="Сообщение").fill("Домашнее задание: §12")
+    await teacher.keyboard.press("Enter")  # Enter sends
+    await expect(guest.get_by_role("log").get_by_text("Домашнее задание: §12")).to_be_visible()
 
 
 async def screen_share(teacher: Page, ivan: Page) -> None:
