@@ -75,6 +75,9 @@ async def test_lesson(server: Server, browser: Browser) -> None:
     await expect(ivan.get_by_role("log").get_by_text("Домашнее задание: §12")).to_be_visible()
     await reload_returns(teacher, guest)  # a guest has no user id: only the resume key helps
     await network_loss(server, teacher, ivan)
+    await guest.get_by_role("button", name="Выйти").click()
+    await expect(guest.get_by_role("heading", name="Вы вышли из звонка")).to_be_visible()
+    await expect(teacher.get_by_role("heading", name="Участники (2)")).to_be_visible()
 
 
 async def hands(teacher: Page, ivan: Page) -> None:
