@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from recordings.storage import LocalStorage
@@ -17,6 +18,7 @@ from signaling.hub import Hub
 from signaling.recording import Recorder
 from signaling.records import Repo
 from signaling.state import StateStore, open_store
+from signaling.supervisor import HTTP, SUPERVISOR, Supervisor, front_websocket, proxy_to_room_worker
 from signaling.ws import HUB, websocket
 
 logger = logging.getLogger(__name__)
@@ -39,9 +41,19 @@ def create_app(
     app[rest.API_KEYS] = keys
     app[library.STORAGE] = LocalStorage(settings.data_dir / "recordings")
 
+    front = settings.workers > 1 and settings.worker_index < 0
+
     async def services(app: web.Application) -> AsyncIterator[None]:
         state = store or await open_store(settings.state, settings.state_prefix)
-        hub = Hub(settings, secret, Repo(state), media or default_media(settings), recorder)
+        if front:
+            media_backend: MediaBackend = NoMedia()
+            sup = Supervisor(settings, state)
+            app[SUPERVISOR] = sup
+            app[HTTP] = aiohttp.ClientSession()
+            await sup.start([])
+        else:
+            media_backend = media or default_media(settings)
+        hub = Hub(settings, secret, Repo(state), media_backend, recorder)
         app[HUB] = hub
         hub.start()
         sweeper = asyncio.get_running_loop().create_task(_sweep_forever(app))
@@ -49,11 +61,14 @@ def create_app(
         yield
         sweeper.cancel()
         await hub.close()
+        if front:
+            await app[SUPERVISOR].close()
+            await app[HTTP].close()
         if store is None:
             await state.close()
 
     app.cleanup_ctx.append(services)
-    _routes(app)
+    _routes(app, front)
     return app
 
 
@@ -85,9 +100,14 @@ def default_media(settings: Settings) -> MediaBackend:
     )
 
 
-def _routes(app: web.Application) -> None:
+def _routes(app: web.Application, front: bool) -> None:
     app[audience.QA_CACHE] = {}
-    routes = (*rest.ROUTES, *audience.ROUTES, *library.ROUTES, *whip.ROUTES)
+    routes = [*rest.ROUTES, *audience.ROUTES, *library.ROUTES]
+    if front:  # rooms live on workers: the socket, WHIP and HLS go to the room's worker
+        routes += [(method, path, proxy_to_room_worker) for method, path, _ in whip.ROUTES]
+        routes.append(("GET", "/hls/{broadcast_id}/{tail:.*}", proxy_to_room_worker))
+    else:
+        routes += whip.ROUTES
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     app.router.add_post("/api/calendar/link", calendar.feed_link)
@@ -95,7 +115,7 @@ def _routes(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/healthz", rest.health)
     app.router.add_get("/metrics", rest.metrics)
-    app.router.add_get("/ws", websocket)
+    app.router.add_get("/ws", front_websocket if front else websocket)
     app.router.add_get("/r/{room_id}", _page("room.html"))
     app.router.add_get("/", _page("index.html"))
     if WEB_DIR.is_dir():

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ice-address", dest="ice_addresses", action="append")
     serve.add_argument("--log-format", dest="log_format", choices=["text", "json"])
     serve.add_argument("--no-media", dest="media", action="store_const", const=False)
+    serve.add_argument("--workers", type=int, help="worker processes (needs --state redis://)")
     serve.add_argument("--no-demo", action="store_true", help="do not create the demo room")
     token = sub.add_parser("token", help="mint a join token")
     _common(token)
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            keys = ("host", "port", "state", "public_url", "ice_addresses", "log_format", "media")
+            keys: tuple[str, ...] = ("host", "port", "state", "public_url", "ice_addresses")
+            keys += ("log_format", "media", "workers")
             return _serve(_settings(args, (*keys, "data_dir")), demo=not args.no_demo)
         return _token(args, _settings(args, ("data_dir",)))
     except ConfigError as exc:

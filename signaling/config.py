@@ -36,6 +36,8 @@ class Settings:
     log_format: str = "text"  # "text" or "json"
     log_level: str = "INFO"
     media: bool = True  # run the SFU in this process
+    workers: int = 1  # worker processes; more than one needs a shared (Redis) state store
+    worker_index: int = -1  # set by the supervisor for its workers
     # ICE / media ports
     ice_addresses: tuple[str, ...] = ()  # addresses announced as host candidates
     udp_port_min: int = 0  # 0: any port
@@ -144,6 +146,10 @@ def validate(s: Settings) -> None:
         raise ConfigError("max_participants must be between 1 and 300")
     if not (s.state == "memory" or s.state.startswith(("redis://", "rediss://", "unix://"))):
         raise ConfigError("state must be 'memory' or a redis:// URL")
+    if not 1 <= s.workers <= 64:
+        raise ConfigError("workers must be between 1 and 64")
+    if s.workers > 1 and s.state == "memory":
+        raise ConfigError("workers > 1 share rooms through Redis: set state to a redis:// URL")
     if s.udp_port_min > s.udp_port_max:
         raise ConfigError("udp_port_min must not exceed udp_port_max")
     if s.log_format not in ("text", "json"):

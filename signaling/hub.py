@@ -193,6 +193,7 @@ class Hub:
         room.participants.clear()
         room.waiting.clear()
         self.emit_room(room.record, "ended", reason=reason)
+        await self.repo.store.delete(f"bc:{room.id}:live")
         await room.clear_live_state()
         with contextlib.suppress(MediaError):
             await self.media.close_room(room.id)

@@ -180,6 +180,8 @@ async def admit(hub: Hub, room: Room, p: Participant, rid: m.ReqId | None) -> No
     if first:
         room.started = True
         hub.emit_room(room.record, "started")
+        if room.record.kind == "broadcast":  # seen by the audience API on any node
+            await hub.repo.store.set(f"bc:{room.id}:live", b"1")
     room.participants[p.id] = p
     await room.save_participant(p)
     room.broadcast(m.ParticipantJoined(participant=p.info()), exclude=p)
