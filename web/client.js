@@ -60,8 +60,6 @@ export class Client extends EventTarget {
     this.retryTimer = 0;
     /** @type {MediaStream} */
     this.local = new MediaStream();
-    /** @type {RTCIceServer[]} */
-    this.iceServers = [];
   }
 
   /** @param {string} type @param {object} [detail] */
@@ -111,7 +109,11 @@ export class Client extends EventTarget {
       else this.waiting(/** @type {Waiting} */ (reply));
     } catch (err) {
       const e = /** @type {ProtocolError} */ (err);
-      if (e.code === "disconnected" || e.code === "timeout") return;
+      if (e.code === "disconnected") return; // "close" starts the retry
+      if (e.code === "timeout") {
+        conn.drop(); // no answer: try again on a fresh connection
+        return;
+      }
       if (resume && !FINAL.has(e.code)) {
         store.save(this.room, { resume: "" }); // the place was not kept: join afresh
         await this.join(conn, "");

@@ -155,6 +155,11 @@ export class Connection extends EventTarget {
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000, "bye");
   }
 
+  /** Drop the socket as a network failure would (a reconnect follows). */
+  drop() {
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(4000, "retry");
+  }
+
   get isOpen() {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }
