@@ -117,6 +117,10 @@ def _routes(app: web.Application, front: bool) -> None:
     app.router.add_get("/metrics", rest.metrics)
     app.router.add_get("/ws", front_websocket if front else websocket)
     app.router.add_get("/r/{room_id}", _page("room.html"))
+    app.router.add_get("/b/{room_id}", _page("watch.html"))  # a broadcast's public viewer page
+    app.router.add_get("/i/{invite_id}", _page("invite.html"))  # an invite link
+    app.router.add_get("/console", _page("console.html"))
+    app.router.add_get("/library", _page("library.html"))
     app.router.add_get("/", _page("index.html"))
     if WEB_DIR.is_dir():
         app.router.add_static("/static/", WEB_DIR, follow_symlinks=False, append_version=False)
