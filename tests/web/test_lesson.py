@@ -169,6 +169,8 @@ async def screen_share(teacher: Page, ivan: Page) -> None:
         "() => { const v = document.querySelector('#main-view video');"
         " return v && v.videoWidth === 1280 && v.currentTime > 0.2; }"
     )
+    await ivan.evaluate("document.getElementById('toasts').replaceChildren()")  # a clear view
+    await screenshot(ivan, "screen-share")
     await teacher.get_by_role("button", name="Демонстрация экрана").click()
     await expect(main).to_be_hidden()
     # The teacher's microphone (on by default for teachers) rings the tile while it beeps...
