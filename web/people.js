@@ -146,7 +146,10 @@ export class People {
       this.list.append(row.el);
       this.renderCount();
     }
-    if (id === this.state.you?.id) this.refreshRights();
+    if (id === this.state.you?.id) {
+      this.refreshRights();
+      this.renderControls(); // host ↔ co-host changes what the controls offer
+    }
     if (this.menuRow?.id === id) this.fillMenu(p);
   }
 
@@ -231,6 +234,7 @@ export class People {
   renderControls() {
     const room = this.state.room;
     $("room-controls").hidden = !this.state.moderator || !room;
+    $("end-room").hidden = this.state.you?.rank !== "host"; // co-hosts cannot end the room
     if (!room) return;
     /** @type {[string, boolean][]} */
     const switches = [

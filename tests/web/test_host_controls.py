@@ -61,8 +61,18 @@ async def test_host_controls(server: Server, browser: Browser) -> None:
     await anna.get_by_role("button", name="Участники", exact=True).click()
     await expect(anna.get_by_role("button", name="Выключить микрофоны у всех")).to_be_visible()
     await expect(anna.get_by_role("button", name="Действия: Ученик 01")).to_be_visible()
+    await expect(anna.get_by_role("button", name="Завершить для всех")).to_be_hidden()  # host only
     await act(teacher, "Анна Смирнова", "Снять права соведущего")
     await expect(anna.get_by_role("button", name="Выключить микрофоны у всех")).to_be_hidden()
+
+    # The host role goes to Анна and comes back.
+    await act(teacher, "Анна Смирнова", "Сделать ведущим")
+    await teacher.get_by_role("alertdialog").get_by_role("button", name="Сделать ведущим").click()
+    await expect(anna.get_by_role("button", name="Завершить для всех")).to_be_visible()
+    await expect(teacher.get_by_role("button", name="Завершить для всех")).to_be_hidden()
+    await act(anna, "Мария Ивановна Петрова", "Сделать ведущим")
+    await anna.get_by_role("alertdialog").get_by_role("button", name="Сделать ведущим").click()
+    await expect(teacher.get_by_role("button", name="Завершить для всех")).to_be_visible()
 
     # Remove one, ban another (confirmed in the prompt), end for everyone.
     people = teacher.get_by_role("heading", name=re.compile(r"^Участники \("))
