@@ -65,6 +65,13 @@ async def test_lesson(server: Server, browser: Browser) -> None:
         await expect(page.get_by_role("button", name="Поднять руку")).to_be_visible()
     await expect(teacher.get_by_role("heading", name="Участники (3)")).to_be_visible()
     await expect(teacher.get_by_role("heading", name=re.compile("Зал ожидания"))).to_be_hidden()
+    # The denied student knocks again, then leaves the waiting room.
+    await oleg.get_by_role("button", name="Войти снова").click()
+    await oleg.get_by_role("button", name="Войти", exact=True).click()
+    await expect(teacher.get_by_role("heading", name="Зал ожидания (1)")).to_be_visible()
+    await oleg.get_by_role("button", name="Выйти").click()
+    await expect(oleg.get_by_role("heading", name="Вы вышли из звонка")).to_be_visible()
+    await expect(teacher.get_by_role("heading", name=re.compile("Зал ожидания"))).to_be_hidden()
 
     await hands(teacher, ivan)
     await mute_under_moderation(teacher, ivan)
