@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from broadcast.hls import OutputRegistry
+from broadcast.http import add_routes as add_hls_routes
 from recordings.storage import LocalStorage
 from sfu.api import MediaBackend, NoMedia
+from sfu.server import SFU
 from signaling import audience, calendar, library, openapi, rest, whip
 from signaling.config import Settings, secret_from_data_dir
 from signaling.hub import Hub
-from signaling.recording import Recorder
+from signaling.recording import Recorder, RecordingInfo
 from signaling.records import Repo
 from signaling.state import StateStore, open_store
+from signaling.studio import PRESETS, StudioRecorder
 from signaling.supervisor import HTTP, SUPERVISOR, Supervisor, front_websocket, proxy_to_room_worker
 from signaling.ws import HUB, websocket
 
@@ -25,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 SETTINGS = web.AppKey("settings", Settings)
+OUTPUTS_KEY = web.AppKey("hls_outputs", OutputRegistry)
 
 
 def create_app(
@@ -39,7 +45,9 @@ def create_app(
     app[SETTINGS] = settings
     secret, keys = secret_from_data_dir(settings)
     app[rest.API_KEYS] = keys
-    app[library.STORAGE] = LocalStorage(settings.data_dir / "recordings")
+    storage = LocalStorage(settings.data_dir / "recordings")
+    app[library.STORAGE] = storage
+    app[OUTPUTS_KEY] = OutputRegistry(storage)
 
     front = settings.workers > 1 and settings.worker_index < 0
 
@@ -54,6 +62,8 @@ def create_app(
         else:
             media_backend = media or default_media(settings)
         hub = Hub(settings, secret, Repo(state), media_backend, recorder)
+        if recorder is None and isinstance(media_backend, SFU):
+            hub.recorder = _studio(app, hub, media_backend)
         app[HUB] = hub
         hub.start()
         sweeper = asyncio.get_running_loop().create_task(_sweep_forever(app))
@@ -70,6 +80,37 @@ def create_app(
     app.cleanup_ctx.append(services)
     _routes(app, front)
     return app
+
+
+def _studio(app: web.Application, hub: Hub, sfu: SFU) -> StudioRecorder:
+    """The recorder: the compositor subscribed to the room, filing takes in the library."""
+
+    async def started(info: RecordingInfo, rid: str) -> None:
+        entry = library.RecordingEntry(
+            id=rid,
+            room=info.room_id,
+            org=info.org,
+            group=info.group,
+            owner=info.owner,
+            kind=info.kind,
+            public=info.public,
+            created_at=time.time(),
+        )
+        await library.save_entry(app, entry)
+
+    async def ready(info: RecordingInfo, rid: str) -> None:
+        hub.webhooks.emit(
+            "recording_ready",
+            info.org,
+            info.room_id,
+            recording=rid,
+            title=info.title,
+            playlist=f"/hls/{rid}/master.m3u8",
+            download=f"/api/library/{rid}/download.mp4",
+        )
+
+    specs = tuple(PRESETS[name] for name in hub.settings.renditions)
+    return StudioRecorder(sfu, app[library.STORAGE], app[OUTPUTS_KEY], specs, started, ready)
 
 
 async def _sweep_forever(app: web.Application) -> None:
@@ -108,6 +149,7 @@ def _routes(app: web.Application, front: bool) -> None:
         routes.append(("GET", "/hls/{broadcast_id}/{tail:.*}", proxy_to_room_worker))
     else:
         routes += whip.ROUTES
+        add_hls_routes(app, app[OUTPUTS_KEY])
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     app.router.add_post("/api/calendar/link", calendar.feed_link)

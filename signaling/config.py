@@ -45,6 +45,8 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""  # coturn static-auth-secret (REST credentials)
     turn_ttl_s: int = 3600
+    # what the compositor encodes once per recording / broadcast: 720p, 360p, 180p
+    renditions: tuple[str, ...] = ("720p",)
     # webhooks for rooms without an organisation's own endpoint
     webhook_url: str = ""
     webhook_secret: str = ""
@@ -146,6 +148,9 @@ def validate(s: Settings) -> None:
         raise ConfigError("max_participants must be between 1 and 300")
     if not (s.state == "memory" or s.state.startswith(("redis://", "rediss://", "unix://"))):
         raise ConfigError("state must be 'memory' or a redis:// URL")
+    unknown = set(s.renditions) - {"720p", "360p", "180p"}
+    if unknown or not s.renditions:
+        raise ConfigError("renditions: choose from 720p, 360p, 180p")
     if not 1 <= s.workers <= 64:
         raise ConfigError("workers must be between 1 and 64")
     if s.workers > 1 and s.state == "memory":

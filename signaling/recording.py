@@ -21,6 +21,7 @@ class RecordingInfo:
     group: str | None
     owner: str | None
     kind: str  # "call" or "broadcast"
+    public: bool = False  # a broadcast anyone with the link may watch (and replay)
 
 
 class RecorderError(Exception):

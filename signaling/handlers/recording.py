@@ -14,8 +14,15 @@ logger = logging.getLogger(__name__)
 
 def _info(room: Room) -> RecordingInfo:
     r = room.record
+    public = r.kind == "broadcast" and not r.settings.viewers_require_registration
     return RecordingInfo(
-        room_id=r.id, title=r.title, org=r.org, group=r.group, owner=r.owner, kind=r.kind
+        room_id=r.id,
+        title=r.title,
+        org=r.org,
+        group=r.group,
+        owner=r.owner,
+        kind=r.kind,
+        public=public,
     )
 
 
