@@ -13,6 +13,7 @@ from aiohttp import web
 
 from broadcast.hls import OutputRegistry
 from broadcast.http import add_routes as add_hls_routes
+from recordings.recovery import recover
 from recordings.storage import LocalStorage
 from sfu.api import MediaBackend, NoMedia
 from sfu.server import SFU
@@ -53,6 +54,10 @@ def create_app(
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         state = store or await open_store(settings.state, settings.state_prefix)
+        if settings.worker_index < 0:  # the node's first process: before any recording starts
+            closed = await asyncio.to_thread(recover, storage)
+            if closed:
+                logger.warning("closed %d interrupted recordings", len(closed))
         if front:
             media_backend: MediaBackend = NoMedia()
             sup = Supervisor(settings, state)

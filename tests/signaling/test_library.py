@@ -123,3 +123,33 @@ async def test_retention_sweeps_old_recordings(urok: Urok, recorded: Path) -> No
     assert await library.sweep(urok.client.app) == ["old"]
     left = await (await urok.client.get("/api/library", headers=urok.api)).json()
     assert sorted(r["id"] for r in left["recordings"]) == ["elsewhere", "new"]
+
+
+async def test_a_recording_left_open_by_a_crash_is_closed_and_listed(
+    recorded: Path, tmp_path: Path
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from signaling.app import create_app
+    from signaling.config import Settings
+    from signaling.state import MemoryStore
+    from tests.signaling.conftest import API_KEY, SECRET
+
+    dest = tmp_path / "recordings" / "lesson5a"
+    shutil.copytree(recorded, dest)
+    manifest = (dest / "manifest.json").read_text().replace('"complete"', '"recording"')
+    (dest / "manifest.json").write_text(manifest)
+    settings = Settings(data_dir=tmp_path, secret=SECRET, api_keys=(API_KEY,), media=False)
+    async with TestClient(TestServer(create_app(settings, store=MemoryStore()))) as client:
+        entry = library.RecordingEntry(
+            id="lesson5a", room="r", org="s", group=None, owner=None, kind="call", public=False,
+            created_at=time.time(),
+        )  # fmt: skip
+        await library.save_entry(client.app, entry)
+        got = await (
+            await client.get(
+                "/api/library/lesson5a", headers={"Authorization": f"Bearer {API_KEY}"}
+            )
+        ).json()
+    assert got["status"] == "interrupted" and got["duration_s"] > 3.0
+    assert "#EXT-X-ENDLIST" in (dest / "90p" / "playlist.m3u8").read_text()
