@@ -187,8 +187,8 @@ async def _stored_text(request: web.Request, bid: str, *parts: str) -> bytes:
     storage = _storage(request)
     key = make_key(bid, *parts)
     cached = request.app[_TEXTS].get(key)
-    if cached is not None:
-        return cached
+    if cached is not None and await asyncio.to_thread(storage.exists, key):
+        return cached  # one stat: a deleted recording stops replaying at once
     manifest = await _finished_manifest(storage, bid)
     if manifest is None or not await asyncio.to_thread(storage.exists, key):
         raise _not_found()

@@ -173,3 +173,17 @@ async def test_ranges_on_recorded_segments(aiohttp_client: MakeClient, recorded:
     assert part.status == 206 and await part.read() == disk[10:20]
     beyond = await client.get(path, headers={"Range": f"bytes={len(disk) + 10}-"})
     assert beyond.status == 416
+
+
+async def test_a_deleted_recording_stops_replaying(
+    aiohttp_client: MakeClient, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path)
+    pipeline = open_broadcast("gone", SyntheticStage(1), storage, (SMALL,), realtime=False)
+    await asyncio.to_thread(pipeline.run_frames, 30)
+    await asyncio.to_thread(pipeline.close)
+    client = await serve(aiohttp_client, OutputRegistry(storage))
+    assert (await client.get("/hls/gone/180p/playlist.m3u8")).status == 200  # now cached
+    storage.delete_recording("gone")
+    assert (await client.get("/hls/gone/180p/playlist.m3u8")).status == 404
+    assert (await client.get("/hls/gone/master.m3u8")).status == 404
