@@ -21,6 +21,12 @@ class Metrics:
         self.joins = Counter("urok_joins", "Participants admitted to a room", registry=r)
         self.dropped = Counter("urok_dropped_clients", "Clients dropped", ["reason"], registry=r)
         self.chat = Counter("urok_chat_messages", "Chat messages posted", registry=r)
+        self.recording_problems = Counter(
+            "urok_recording_problems",
+            "Recordings that failed (disk full, ...)",
+            ["code"],
+            registry=r,
+        )
         self._gauges: dict[str, Gauge] = {}
 
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:

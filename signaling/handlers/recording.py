@@ -32,6 +32,7 @@ async def begin(hub: Hub, room: Room) -> None:
         return
 
     def on_problem(code: str, message: str) -> None:
+        hub.metrics.recording_problems.labels(code).inc()
         room.recording = False
         room.broadcast(m.RoomChanged(room=room.info()))
         room.to_moderators(m.RecordingProblem(code=code, message=message))
@@ -49,6 +50,7 @@ async def begin_on_start(hub: Hub, room: Room) -> None:
         await begin(hub, room)
     except RecorderError as exc:
         logger.warning("room %s could not start recording: %s", room.id, exc.message)
+        hub.metrics.recording_problems.labels(exc.code).inc()
         room.to_moderators(m.RecordingProblem(code=exc.code, message=exc.message))
 
 
