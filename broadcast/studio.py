@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from broadcast.decode import DecodeThread, RtpTrack, audio_track, video_track
-from broadcast.stage import SourceKey, SourceKind, StageBuffer, StageState
+from broadcast.stage import MAX_GRID, Layout, SourceKey, SourceKind, StageBuffer, StageState
 from sfu.api import SinkTrack, Source
 
 logger = logging.getLogger(__name__)
@@ -31,10 +31,11 @@ LEVEL_DECAY = 0.8  # smoothing of each voice's level per audio frame
 
 
 class LiveStage(StageBuffer):
-    """A StageBuffer that chooses the active speaker and screen share itself."""
+    """A StageBuffer that chooses the active speaker, screen share and grid itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout: Layout = "speaker") -> None:
         super().__init__()
+        self.layout: Layout = layout
         self._levels: dict[str, float] = {}
         self._cameras: set[str] = set()
         self._screens: list[str] = []
@@ -80,7 +81,19 @@ class LiveStage(StageBuffer):
         with self._meta:
             speaker = self._choose(time.monotonic())
             screen = self._screens[-1] if self._screens else None
-        return replace(super().state(), active_speaker=speaker, screen_share=screen)
+            grid = self._grid() if self.layout == "grid" else ()
+        return replace(
+            super().state(),
+            active_speaker=speaker,
+            screen_share=screen,
+            layout=self.layout,
+            grid=grid,
+        )
+
+    def _grid(self) -> tuple[str, ...]:
+        """Up to four people with a camera: the loudest first, then in a stable order."""
+        ranked = sorted(self._cameras, key=lambda pid: (-self._levels.get(pid, 0.0), pid))
+        return tuple(ranked[:MAX_GRID])
 
     def _choose(self, now: float) -> str | None:
         loud = [(level, pid) for pid, level in self._levels.items() if level >= SPEAKING_RMS]

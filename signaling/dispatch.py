@@ -63,6 +63,7 @@ TABLE: dict[type[m.ClientMsg], tuple[Handler, Right]] = {
     m.EndRoom: (moderation.end_room, Right.HOST),
     m.StartRecording: (recording.start, Right.MODERATOR),
     m.StopRecording: (recording.stop, Right.MODERATOR),
+    m.SetLayout: (recording.layout, Right.MODERATOR),
     m.ChatSend: (chat.send, Right.MEMBER),
     m.ChatDelete: (chat.delete, Right.MODERATOR),
     m.ChatPin: (chat.pin, Right.MODERATOR),

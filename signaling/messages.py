@@ -138,6 +138,13 @@ class StopRecording(ClientMsg, frozen=True, tag="stop_recording"):
     pass
 
 
+class SetLayout(ClientMsg, frozen=True, tag="set_layout"):
+    """What the composite (broadcast, recording) shows: the speaker (screen share with the
+    speaker as picture-in-picture when someone shares), or a grid of up to four speakers."""
+
+    layout: Literal["speaker", "grid"]
+
+
 class ChatSend(ClientMsg, frozen=True, tag="chat_send"):
     text: Text
 
@@ -190,6 +197,7 @@ ClientMessage = (
     | EndRoom
     | StartRecording
     | StopRecording
+    | SetLayout
     | ChatSend
     | ChatDelete
     | ChatPin
@@ -252,6 +260,7 @@ class RoomInfo(Struct, frozen=True):
     participants_may_unmute: bool
     recording: bool
     max_participants: int
+    layout: Literal["speaker", "grid"] = "speaker"
 
 
 class IceServerInfo(Struct, frozen=True):

@@ -46,6 +46,9 @@ class Recorder(Protocol):
     async def stop(self, room_id: str) -> None:
         """Stop and close the recording (idempotent); it then appears in the library."""
 
+    def set_layout(self, room_id: str, layout: str) -> None:
+        """The composite's layout ("speaker" or "grid"); kept for a later start too."""
+
     async def close(self) -> None:
         """Stop every recording."""
 
@@ -57,6 +60,9 @@ class NoRecorder:
         raise RecorderError("recording_unavailable", "this server cannot record")
 
     async def stop(self, room_id: str) -> None:
+        return None
+
+    def set_layout(self, room_id: str, layout: str) -> None:
         return None
 
     async def close(self) -> None:

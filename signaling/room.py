@@ -177,6 +177,7 @@ class Room:
         self.cohosts: set[str] = set()  # user ids promoted to co-host (kept across reconnects)
         self.dirty: set[Participant] = set()  # changed since the last flush to the store
         self.recording = False
+        self.layout: Literal["speaker", "grid"] = "speaker"
         self.started = False  # room_started was announced (webhooks)
         self.closed = False
 
@@ -252,6 +253,7 @@ class Room:
             participants_may_unmute=s.participants_may_unmute,
             recording=self.recording,
             max_participants=s.max_participants,
+            layout=self.layout,
         )
 
     def occupancy(self) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from broadcast.encoder import RenditionSpec
 from broadcast.hls import OutputRegistry
 from broadcast.pipeline import BroadcastPipeline, open_broadcast
+from broadcast.stage import Layout
 from broadcast.studio import LiveStage, StageSink
 from recordings.storage import Storage
 from sfu.server import SFU
@@ -66,6 +67,7 @@ class StudioRecorder:
         self._on_started = on_started
         self._on_ready = on_ready
         self._takes: dict[str, _Take] = {}
+        self._layouts: dict[str, Layout] = {}
 
     def recording_id(self, info: RecordingInfo) -> str:
         if info.kind == "broadcast":
@@ -76,7 +78,7 @@ class StudioRecorder:
         if info.room_id in self._takes:
             return self._takes[info.room_id].recording_id
         rid = self.recording_id(info)
-        stage = LiveStage()
+        stage = LiveStage(self._layouts.get(info.room_id, "speaker"))
         sink = StageSink(stage, lambda pid, source: self._keyframe(info.room_id, pid, source))
         try:
             pipeline = await asyncio.to_thread(
@@ -119,6 +121,13 @@ class StudioRecorder:
         logger.info("recording %s of room %s closed", take.recording_id, room_id)
         if self._on_ready is not None:
             await self._on_ready(take.info, take.recording_id)
+
+    def set_layout(self, room_id: str, layout: str) -> None:
+        chosen: Layout = "grid" if layout == "grid" else "speaker"
+        self._layouts[room_id] = chosen
+        take = self._takes.get(room_id)
+        if take is not None:
+            take.sink.stage.layout = chosen
 
     def active(self, room_id: str) -> str | None:
         take = self._takes.get(room_id)

@@ -38,6 +38,7 @@ async def begin(hub: Hub, room: Room) -> None:
         room.to_moderators(m.RecordingProblem(code=code, message=message))
 
     await hub.recorder.start(_info(room), on_problem)
+    hub.recorder.set_layout(room.id, room.layout)
     room.recording = True
     room.broadcast(m.RoomChanged(room=room.info()))
 
@@ -69,5 +70,15 @@ async def stop(ctx: Ctx, msg: m.StopRecording) -> Reply:
     if room.recording:
         await ctx.hub.recorder.stop(room.id)
         room.recording = False
+        room.broadcast(m.RoomChanged(room=room.info()))
+    return None
+
+
+async def layout(ctx: Ctx, msg: m.SetLayout) -> Reply:
+    room = ctx.room
+    assert room is not None
+    if room.layout != msg.layout:
+        room.layout = msg.layout
+        ctx.hub.recorder.set_layout(room.id, msg.layout)
         room.broadcast(m.RoomChanged(room=room.info()))
     return None

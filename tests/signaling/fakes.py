@@ -72,6 +72,7 @@ class FakeRecorder:
         self.problems: dict[str, OnProblem] = {}
         self.stopped: list[str] = []
         self.fail_with: str | None = None
+        self.layouts: dict[str, str] = {}
 
     async def start(self, info: RecordingInfo, on_problem: OnProblem) -> str:
         if self.fail_with:
@@ -84,6 +85,9 @@ class FakeRecorder:
     async def stop(self, room_id: str) -> None:
         if self.active.pop(room_id, None) is not None:
             self.stopped.append(room_id)
+
+    def set_layout(self, room_id: str, layout: str) -> None:
+        self.layouts[room_id] = layout
 
     async def close(self) -> None:
         self.active.clear()

@@ -46,6 +46,7 @@ ACTIONS: dict[str, Callable[[Scene], m.ClientMessage]] = {
     "lower_all_hands": lambda s: m.LowerAllHands(id=_n()),
     "start_recording": lambda s: m.StartRecording(id=_n()),
     "stop_recording": lambda s: m.StopRecording(id=_n()),
+    "set_layout": lambda s: m.SetLayout(id=_n(), layout="grid"),
     "raise_hand": lambda s: m.RaiseHand(id=_n()),
     "unmute_self": lambda s: m.SetMedia(id=_n(), source="mic", enabled=True),
     "media_offer": lambda s: m.MediaOffer(id=_n(), sdp="v=0"),
@@ -56,7 +57,7 @@ MODERATORS = {H, C}
 ALLOWED: dict[str, set[str]] = {
     **{a: MODERATORS for a in ("admit", "deny", "admit_all", "mute", "mute_all", "request_unmute")},
     **{a: MODERATORS for a in ("lock", "av_moderation", "remove", "ban")},
-    **{a: MODERATORS for a in ("start_recording", "stop_recording")},
+    **{a: MODERATORS for a in ("start_recording", "stop_recording", "set_layout")},
     **{a: MODERATORS for a in ("chat_delete", "chat_pin", "lower_other_hand", "lower_all_hands")},
     **{a: {H} for a in ("promote", "demote", "transfer_host", "end_room")},
     "chat_send": {H, C, S},

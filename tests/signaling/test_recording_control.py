@@ -41,3 +41,16 @@ async def test_problems_reach_the_hosts(urok: Urok) -> None:
     urok.recorder.fail_with = "storage_unwritable"
     assert await host.refused(m.StartRecording(id=Peer.rid())) == "storage_unwritable"
     await kid.alive()
+
+
+async def test_host_chooses_the_composite_layout(urok: Urok) -> None:
+    room, host = await urok.lesson(waiting_room=False)
+    kid = await urok.admitted(room, "Ученик")
+    assert await kid.refused(m.SetLayout(id=Peer.rid(), layout="grid")) == "not_allowed"
+    await host.ok(m.SetLayout(id=Peer.rid(), layout="grid"))
+    assert (await kid.next(m.RoomChanged)).room.layout == "grid"
+    assert urok.recorder.layouts[room] == "grid"
+    await host.ok(m.StartRecording(id=Peer.rid()))
+    assert urok.recorder.layouts[room] == "grid"
+    _, late = await urok.join(room, "Поздний")
+    assert isinstance(late, m.Welcome) and late.room.layout == "grid"
