@@ -140,6 +140,9 @@ class MediaBackend(Protocol):
     ) -> None:
         """Server-side mute: a source not allowed is never forwarded, whatever the client sends."""
 
+    def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
+        """The host's mic is always forwarded; the other voices only when among the K loudest."""
+
     def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:
         """STUN/TURN servers (with time-limited TURN credentials) for this participant."""
 
@@ -181,6 +184,9 @@ class NoMedia:
     def set_source_allowed(
         self, room_id: str, participant_id: str, source: Source, allowed: bool
     ) -> None:
+        return None
+
+    def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
         return None
 
     def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:

@@ -33,6 +33,7 @@ _HEADER = struct.Struct("!BHII")  # byte 1 (marker|PT), seq, timestamp, SSRC
 _srtp_protect = lib.srtp_protect
 _MAX_NACK_GAP = 128
 MAX_MISSING = 256  # packets the SFU is still NACKing for one track
+LEVEL_SMOOTHING = 0.3  # per packet (50 a second): a voice counts within ~0.1 s
 
 
 @dataclass
@@ -170,6 +171,13 @@ class Track:
         self.sinks: list[MediaSink] = []
         self.sink_errors = 0
         self.on_close: Callable[[Track], None] | None = None
+        self.level_id = 0  # the publisher's ssrc-audio-level extension id (0: none)
+        self.levels_seen = False
+        self.loudness = 0.0  # smoothed 127 - dBov
+        self.level_at = 0.0
+        self.audible = True  # loudest-K: forwarded to subscribers (sinks get every voice)
+        self.dropped_quiet = 0
+        self.on_level: Callable[[float], None] | None = None
         self.closed = False
 
     # ---- subscribers ------------------------------------------------------------------------
@@ -202,6 +210,27 @@ class Track:
 
     _resume_pending = False
 
+    def set_audible(self, audible: bool) -> None:
+        """Loudest-K: start or stop forwarding this voice; numbering stays continuous."""
+        if audible and not self.audible:
+            self._resume_pending = True
+        self.audible = audible
+
+    def _on_level(self, data: bytes) -> None:
+        value = rtp.extension_value(data, self.level_id)
+        if not value:
+            return
+        now = time.monotonic()
+        loudness = 127 - (value[0] & 0x7F)
+        if self.levels_seen and now - self.level_at <= 1.0:
+            self.loudness += (loudness - self.loudness) * LEVEL_SMOOTHING
+        else:
+            self.loudness = float(loudness)
+        self.levels_seen = True
+        self.level_at = now
+        if self.on_level is not None:
+            self.on_level(now)
+
     # ---- the packet path --------------------------------------------------------------------
 
     def on_rtp(self, data: bytes) -> None:
@@ -212,9 +241,16 @@ class Track:
         if not self.allowed:
             self.dropped_muted += 1
             return
+        if self.level_id and data[0] & 0x10:
+            self._on_level(data)
         if self.strip_ids and data[0] & 0x10:
             data = _strip_extensions(data, self.strip_ids)
         self._cache[seq & self._cache_mask] = data
+        if not self.audible:
+            self.dropped_quiet += 1
+            if self.sinks:
+                self._to_sinks(data)
+            return
         if self._resume_pending:
             self._resume(seq)
         if self._dirty:

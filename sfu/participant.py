@@ -295,8 +295,8 @@ class Participant:
         self.pending_offer = True
         self.offers_sent += 1
         live = [s for s in self.sections if not (s.by_server and s.rejected)]
-        self._emit(TracksChanged(self._track_infos()))
-        self._emit(SdpOffer(self._render(live, setup="actpass")))
+        self.emit(TracksChanged(self._track_infos()))
+        self.emit(SdpOffer(self._render(live, setup="actpass")))
 
     def _track_infos(self) -> tuple[TrackInfo, ...]:
         infos = []
@@ -364,7 +364,8 @@ class Participant:
         for track in self.tracks.values():
             track.request_keyframe()
 
-    def _emit(self, event: MediaEvent) -> None:
+    def emit(self, event: MediaEvent) -> None:
+        """Hand an event to signaling; a failing callback is logged, never raised."""
         try:
             self.notify(event)
         except Exception:

@@ -137,6 +137,10 @@ class SFU:
         if participant is not None:
             participant.set_allowed(source, allowed)
 
+    def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
+        """The host's mic is forwarded whatever its level (loudest-K applies to the others)."""
+        self._room(room_id).set_host(participant_id, host)
+
     def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:
         urls, secret, ttl = self._turn
         if not urls:
@@ -184,6 +188,7 @@ class SFU:
             await asyncio.sleep(PERIODIC_S)
             now = time.monotonic()
             for room in list(self.rooms.values()):
+                room.evaluate_speakers(now)
                 for participant in list(room.participants.values()):
                     participant.transport.periodic(now)
 

@@ -229,6 +229,8 @@ class Hub:
         await self.media.join(room.id, p.id, publish, self.notifier(p))
         for source in publish:
             self.media.set_source_allowed(room.id, p.id, source, p.media[source])
+        if p.rank == "host":
+            self.media.set_host(room.id, p.id, True)
 
     def set_forwarding(self, room: Room, p: Participant, source: Source) -> None:
         self.media.set_source_allowed(room.id, p.id, source, p.media[source])

@@ -237,12 +237,12 @@ async def depart(hub: Hub, room: Room, p: Participant, reason: str) -> None:
 
             tell_positions(room)
         if p.rank == "host":
-            await _pass_host(room)
+            await _pass_host(hub, room)
     await room.forget_participant(p)
     await hub.media.leave(room.id, p.id)
 
 
-async def _pass_host(room: Room) -> None:
+async def _pass_host(hub: Hub, room: Room) -> None:
     """The host left for good: the longest-present co-host becomes host."""
     cohosts = [q for q in room.participants.values() if q.rank == "cohost" and not q.identity.guest]
     if not cohosts:
@@ -250,6 +250,7 @@ async def _pass_host(room: Room) -> None:
         return
     heir = cohosts[0]
     heir.rank = "host"
+    hub.media.set_host(room.id, heir.id, True)
     await room.save_record(msgspec.structs.replace(room.record, host_user=heir.identity.user_id))
     room.changed(heir)
 

@@ -185,6 +185,8 @@ async def transfer_host(ctx: Ctx, msg: m.TransferHost) -> Reply:
         return None
     was_member = p.rank == "member"
     p.rank, me.rank = "host", "cohost"
+    ctx.hub.media.set_host(room.id, p.id, True)
+    ctx.hub.media.set_host(room.id, me.id, False)
     await room.save_record(msgspec.structs.replace(room.record, host_user=p.identity.user_id))
     await room.set_cohost(me.identity.user_id, True)
     room.changed(p)

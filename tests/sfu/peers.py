@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from sfu import aiortc_hook, rtcp, sdp
-from sfu.api import MediaEvent, SdpOffer, Source, TracksChanged
+from sfu.api import MediaEvent, SdpOffer, Source, Speaking, TracksChanged
 from sfu.server import SFU
 
 ROOM = "room"
@@ -52,6 +52,7 @@ class Peer:
         self.pc = RTCPeerConnection()
         self.received = Received()
         self.tracks: TracksChanged | None = None
+        self.speaking: list[Speaking] = []
         self.offers_answered = 0
         self.offers_failed = 0
         self.drop_every = 0  # lose every n-th arriving packet once (its retransmission passes)
@@ -145,6 +146,8 @@ class Peer:
             await self.processing.wait()  # a test may hold the SFU's messages back
             if isinstance(event, TracksChanged):
                 self.tracks = event
+            elif isinstance(event, Speaking):
+                self.speaking.append(event)
             elif isinstance(event, SdpOffer):
                 try:
                     await self._answer(event.sdp)
@@ -165,6 +168,11 @@ class Peer:
         """kind of each sending m-section → its primary SSRC, from our own description."""
         desc = sdp.parse(self.pc.localDescription.sdp)
         return {m.kind: m.ssrcs()[0] for m in desc.media if m.ssrcs() and m.direction != "recvonly"}
+
+    def extension_id(self, uri: str) -> int:
+        """The id our own description gives a header extension."""
+        desc = sdp.parse(self.pc.localDescription.sdp)
+        return next(m.extmaps()[uri] for m in desc.media if uri in m.extmaps())
 
     def payload_type(self, kind: str) -> int:
         desc = sdp.parse(self.pc.remoteDescription.sdp)

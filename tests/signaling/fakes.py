@@ -18,6 +18,7 @@ class FakeMedia:
         self.offers: list[tuple[str, str, str]] = []
         self.closed_rooms: list[str] = []
         self.sources: dict[str, Source] = {}
+        self.hosts: dict[str, str] = {}  # room -> participant whose mic is always forwarded
 
     async def join(
         self, room_id: str, participant_id: str, publish: frozenset[Source], notify: Notify
@@ -50,6 +51,12 @@ class FakeMedia:
         self, room_id: str, participant_id: str, source: Source, allowed: bool
     ) -> None:
         self.allowed[(room_id, participant_id, source)] = allowed
+
+    def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
+        if host:
+            self.hosts[room_id] = participant_id
+        elif self.hosts.get(room_id) == participant_id:
+            del self.hosts[room_id]
 
     def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:
         return (IceServer(urls=("stun:127.0.0.1:3478",)),)

@@ -142,6 +142,7 @@ async def test_cohosts_promote_demote_transfer(urok: Urok) -> None:
         if isinstance(c, m.ParticipantChanged)
     }
     assert ranks[kid.me or ""] == "host" and ranks[host.me or ""] == "cohost"
+    assert urok.media.hosts[room] == kid.me  # the SFU forwards the new host's mic always
     stored = await urok.client.get(f"/api/rooms/{room}", headers=urok.api)
     assert stored.status == 200
 
