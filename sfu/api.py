@@ -74,6 +74,16 @@ class Speaking:
     speaking: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class TileView:
+    """One tile a client shows: whose source, at what size in CSS pixels (0 × 0: hidden)."""
+
+    participant_id: str
+    source: Source
+    width: int
+    height: int
+
+
 MediaEvent = SdpOffer | IceCandidate | TracksChanged | Speaking
 Notify = Callable[[MediaEvent], None]
 
@@ -140,6 +150,9 @@ class MediaBackend(Protocol):
     ) -> None:
         """Server-side mute: a source not allowed is never forwarded, whatever the client sends."""
 
+    def set_view(self, room_id: str, participant_id: str, tiles: tuple[TileView, ...]) -> None:
+        """What this client shows now (its page of tiles and their sizes): last-N and layers."""
+
     def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
         """The host's mic is always forwarded; the other voices only when among the K loudest."""
 
@@ -184,6 +197,9 @@ class NoMedia:
     def set_source_allowed(
         self, room_id: str, participant_id: str, source: Source, allowed: bool
     ) -> None:
+        return None
+
+    def set_view(self, room_id: str, participant_id: str, tiles: tuple[TileView, ...]) -> None:
         return None
 
     def set_host(self, room_id: str, participant_id: str, host: bool) -> None:

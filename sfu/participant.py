@@ -17,6 +17,7 @@ from sfu.api import (
     Notify,
     SdpOffer,
     Source,
+    TileView,
     TrackInfo,
     TracksChanged,
 )
@@ -48,6 +49,7 @@ class Participant:
         self.tracks: dict[str, Track] = {}  # mid -> published track
         self.downs: dict[str, DownTrack] = {}  # mid -> forwarded copy
         self.allowed: dict[Source, bool] = {}
+        self.view: tuple[TileView, ...] = ()  # the tiles the client reported it shows
         self.session_id = neg.new_session_id()
         self.version = 0
         self.remote_ufrag: str | None = None

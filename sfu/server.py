@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from sfu import aiortc_hook
 from sfu import sdp as sdp_format
-from sfu.api import IceServer, MediaBackend, MediaError, MediaSink, Notify, Source
+from sfu.api import IceServer, MediaBackend, MediaError, MediaSink, Notify, Source, TileView
 from sfu.ice import IceLiteMux
 from sfu.participant import Participant
 from sfu.room import Room
@@ -136,6 +136,12 @@ class SFU:
         participant = room.participants.get(participant_id) if room else None
         if participant is not None:
             participant.set_allowed(source, allowed)
+
+    def set_view(self, room_id: str, participant_id: str, tiles: tuple[TileView, ...]) -> None:
+        room = self.rooms.get(room_id)
+        participant = room.participants.get(participant_id) if room else None
+        if participant is not None:
+            participant.view = tiles
 
     def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
         """The host's mic is forwarded whatever its level (loudest-K applies to the others)."""

@@ -70,6 +70,7 @@ TABLE: dict[type[m.ClientMsg], tuple[Handler, Right]] = {
     m.MediaOffer: (media.offer, Right.MEMBER),
     m.MediaAnswer: (media.answer, Right.MEMBER),
     m.MediaCandidate: (media.candidate, Right.MEMBER),
+    m.View: (media.view, Right.MEMBER),
 }
 
 

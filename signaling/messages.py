@@ -174,6 +174,21 @@ class MediaCandidate(ClientMsg, frozen=True, tag="media_candidate"):
     sdp_mid: Annotated[str, Meta(max_length=64)] | None = None
 
 
+class Tile(Struct, frozen=True):
+    """One tile the client shows, at its size in CSS pixels (0 × 0: on the page but hidden)."""
+
+    participant: Id
+    source: Source
+    width: Annotated[int, Meta(ge=0, le=7680)]
+    height: Annotated[int, Meta(ge=0, le=4320)]
+
+
+class View(ClientMsg, frozen=True, tag="view"):
+    """What the client shows now; the SFU picks videos (last-N) and layers from it."""
+
+    tiles: Annotated[tuple[Tile, ...], Meta(max_length=100)]
+
+
 ClientMessage = (
     Join
     | Leave
@@ -204,6 +219,7 @@ ClientMessage = (
     | MediaOffer
     | MediaAnswer
     | MediaCandidate
+    | View
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sfu.api import MediaError
+from sfu.api import MediaError, TileView
 from signaling import messages as m
 from signaling.hub import Ctx, Refused, Reply
 
@@ -31,4 +31,11 @@ async def candidate(ctx: Ctx, msg: m.MediaCandidate) -> Reply:
         await ctx.hub.media.candidate(ctx.room.id, ctx.me.id, msg.candidate, msg.sdp_mid)
     except MediaError as exc:
         raise Refused(exc.code, exc.message) from None
+    return None
+
+
+async def view(ctx: Ctx, msg: m.View) -> Reply:
+    assert ctx.room is not None and ctx.me is not None
+    tiles = tuple(TileView(t.participant, t.source, t.width, t.height) for t in msg.tiles)
+    ctx.hub.media.set_view(ctx.room.id, ctx.me.id, tiles)
     return None

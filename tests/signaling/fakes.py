@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sfu.api import IceServer, MediaError, Notify, Source
+from sfu.api import IceServer, MediaError, Notify, Source, TileView
 from signaling.recording import OnProblem, RecorderError, RecordingInfo
 
 
@@ -18,6 +18,7 @@ class FakeMedia:
         self.offers: list[tuple[str, str, str]] = []
         self.closed_rooms: list[str] = []
         self.sources: dict[str, Source] = {}
+        self.views: dict[tuple[str, str], tuple[TileView, ...]] = {}
         self.hosts: dict[str, str] = {}  # room -> participant whose mic is always forwarded
 
     async def join(
@@ -51,6 +52,9 @@ class FakeMedia:
         self, room_id: str, participant_id: str, source: Source, allowed: bool
     ) -> None:
         self.allowed[(room_id, participant_id, source)] = allowed
+
+    def set_view(self, room_id: str, participant_id: str, tiles: tuple[TileView, ...]) -> None:
+        self.views[(room_id, participant_id)] = tiles
 
     def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
         if host:

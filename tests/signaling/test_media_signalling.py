@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sfu.api import IceCandidate, SdpOffer, Speaking, TrackInfo, TracksChanged
+from sfu.api import IceCandidate, SdpOffer, Speaking, TileView, TrackInfo, TracksChanged
 from signaling import messages as m
 from tests.signaling.conftest import Peer, Urok
 
@@ -31,3 +31,19 @@ async def test_offer_answer_and_events(urok: Urok) -> None:
     assert not isinstance(bad, m.Error)
     await host.send_raw('{"type":"media_offer","id":5,"sdp":"x","sources":{"0":"nose"}}')
     assert (await host.reply_to(5)).code == "invalid_message"  # type: ignore[union-attr]
+
+
+async def test_view_reaches_the_sfu_and_is_validated(urok: Urok) -> None:
+    room, host = await urok.lesson()
+    tiles = (m.Tile(participant="p1", source="camera", width=320, height=180),)
+    await host.ok(m.View(id=Peer.rid(), tiles=tiles))
+    assert urok.media.views[(room, host.me or "")] == (TileView("p1", "camera", 320, 180),)
+    tile = '{"participant":"p","source":"camera","width":1,"height":1}'
+    many = ",".join(tile for _ in range(101))
+    await host.send_raw(f'{{"type":"view","id":7,"tiles":[{many}]}}')
+    assert (await host.reply_to(7)).code == "invalid_message"  # type: ignore[union-attr]
+    huge = '{"participant":"p","source":"camera","width":99999,"height":1}'
+    await host.send_raw(f'{{"type":"view","id":8,"tiles":[{huge}]}}')
+    assert (await host.reply_to(8)).code == "invalid_message"  # type: ignore[union-attr]
+    await host.ok(m.View(id=Peer.rid(), tiles=()))
+    assert urok.media.views[(room, host.me or "")] == ()
