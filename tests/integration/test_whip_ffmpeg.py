@@ -99,5 +99,13 @@ async def test_ffmpeg_whip_publishes_onto_the_stage(tmp_path: Path) -> None:
         )
         assert await asyncio.wait_for(proc.wait(), 60) == 0
         assert {(t.source, t.codec) for t in sink.tracks} == {("mic", "opus"), ("camera", "h264")}
+        from signaling.ws import HUB
+
+        room = await client.app[HUB].room("stage1")
+        for _ in range(30):  # the muxer DELETEs its session when it closes
+            if not room.participants:
+                break
+            await asyncio.sleep(0.1)
+        assert not room.participants, "the WHIP session ended with the muxer's DELETE"
         assert sink.packets["h264"] >= 60 and sink.packets["opus"] >= 100
         sfu.detach_sink("stage1", sink)
