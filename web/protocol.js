@@ -279,6 +279,13 @@ export class Connection extends EventTarget {
   endRoom() { return this.request("end_room"); }
   startRecording() { return this.request("start_recording"); }
   stopRecording() { return this.request("stop_recording"); }
+  /** What the broadcast / recording composite shows. @param {"speaker"|"grid"} layout */
+  setLayout(layout) { return this.request("set_layout", { layout }); }
+  /**
+   * The tiles this client shows now, so the SFU sends those videos at fitting sizes.
+   * @param {{participant: string, source: string, width: number, height: number}[]} tiles
+   */
+  view(tiles) { return this.request("view", { tiles }); }
   /** @param {string} text */
   chatSend(text) { return this.request("chat_send", { text }); }
   /** @param {string} message */

@@ -10,7 +10,11 @@ from typing import get_args
 from signaling import messages as m
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-SOURCES = {p.relative_to(WEB).as_posix(): p.read_text() for p in WEB.rglob("*.js")}
+SOURCES = {
+    p.relative_to(WEB).as_posix(): p.read_text()
+    for p in WEB.rglob("*.js")
+    if p.is_file() and "node_modules" not in p.parts  # npm libraries are not ours
+}
 
 
 def catalogue(lang: str) -> set[str]:

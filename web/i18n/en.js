@@ -188,4 +188,15 @@ export default {
 
   "common.cancel": "Cancel",
   "common.notNow": "Not now",
+
+  "watch.title": "Broadcast",
+  "watch.waiting": "The broadcast will start soon",
+  "watch.live": "Live",
+  "watch.ended": "The broadcast has ended — recording",
+  "watch.viewers": "Viewers: {count}",
+  "watch.video": "Broadcast video",
+  "watch.registration": "Only registered viewers can watch this broadcast.",
+  "watch.notFound": "Broadcast not found.",
+  "watch.error": "Could not load the broadcast. Trying again…",
+  "watch.starts": "Starts at {time}",
 };

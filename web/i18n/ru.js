@@ -188,4 +188,15 @@ export default {
 
   "common.cancel": "Отмена",
   "common.notNow": "Не сейчас",
+
+  "watch.title": "Трансляция",
+  "watch.waiting": "Трансляция скоро начнётся",
+  "watch.live": "В эфире",
+  "watch.ended": "Трансляция завершена — запись",
+  "watch.viewers": "Зрителей: {count}",
+  "watch.video": "Видео трансляции",
+  "watch.registration": "Эту трансляцию могут смотреть только зарегистрированные зрители.",
+  "watch.notFound": "Трансляция не найдена.",
+  "watch.error": "Не удалось загрузить трансляцию. Попробуем ещё раз…",
+  "watch.starts": "Начало: {time}",
 };

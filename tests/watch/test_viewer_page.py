@@ -1,0 +1,113 @@
+"""The viewer page in real Chromium: hls.js plays a live broadcast without stalling, and after
+the end the same link replays the recording from the start with seeking."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, async_playwright
+
+from sfu.server import SFU
+from signaling import auth
+from signaling.app import create_app
+from signaling.config import Settings
+from signaling.state import MemoryStore
+from tests.integration.test_whip_ffmpeg import _p256_cert
+from tests.web.conftest import CHROMIUM_ARGS, screenshot
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "watch-secret-0123456789abcdef012345678"
+pytestmark = pytest.mark.browser
+
+
+async def _current(page: Page) -> float:
+    return float(await page.evaluate("document.getElementById('watch-video').currentTime"))
+
+
+async def test_live_then_replay_in_chromium(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret=SECRET, api_keys=("k",), renditions=("180p",))
+    sfu = SFU(ice_addresses=("127.0.0.1",))
+    server = TestServer(create_app(settings, media=sfu, store=MemoryStore()), host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    publisher = None
+    try:
+        import aiohttp
+
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer k"}) as http:
+            body: dict[str, Any] = {"title": "Линейка <b>1 сентября</b>", "kind": "broadcast"}
+            body |= {"id": "line1", "settings": {"waiting_room": False}}
+            async with http.post(base + "/api/rooms", json=body) as resp:
+                assert resp.status == 201
+            token = auth.mint(SECRET, user_id="obs", name="Зал", role="admin", room="line1")
+            cert, key = _p256_cert(tmp_path)
+            publisher = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "tests.integration.whip_client", base + "/whip/line1"),
+                *(token, str(cert), str(key), "40"),
+                cwd=REPO,
+            )
+            async with async_playwright() as pw:
+                chromium = await pw.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
+                page = await (await chromium.new_context(locale="ru-RU")).new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(base + "/b/line1")
+                await page.get_by_text("В эфире").wait_for(timeout=20_000)
+                assert (
+                    await page.locator("#watch-title").text_content() == "Линейка <b>1 сентября</b>"
+                )
+                assert await page.get_by_text("Зрителей: 1").count() == 1
+                video = page.get_by_label("Видео трансляции")
+                assert await video.count() == 1
+                for _ in range(100):  # playback starts
+                    if await _current(page) > 0.5:
+                        break
+                    await asyncio.sleep(0.2)
+                samples = []
+                for _ in range(20):  # 20 s of playing: time advances every second, no stall
+                    samples.append(await _current(page))
+                    await asyncio.sleep(1.0)
+                steps = [b - a for a, b in itertools.pairwise(samples)]
+                assert min(steps) > 0.3, steps
+                assert samples[-1] - samples[0] > 15, samples
+                await screenshot(page, "broadcast-live")
+                publisher.kill()
+                await publisher.wait()
+                async with http.post(base + "/api/rooms/line1/end") as resp:
+                    assert resp.status == 200
+                # the same link, after the end: the recording from the start, seekable
+                await page.reload()
+                await page.get_by_text("Трансляция завершена — запись").wait_for(timeout=20_000)
+                duration = 0.0
+                for _ in range(100):
+                    duration = float(
+                        await page.evaluate("document.getElementById('watch-video').duration || 0")
+                    )
+                    if duration > 10 and await _current(page) > 0:
+                        break
+                    await asyncio.sleep(0.2)
+                assert duration > 20, duration
+                assert await _current(page) < 5, "replay starts at the beginning"
+                await page.evaluate(
+                    f"document.getElementById('watch-video').currentTime = {duration / 2}"
+                )
+                await asyncio.sleep(3)
+                after = await _current(page)
+                assert duration / 2 <= after <= duration / 2 + 6, (after, duration)
+                await screenshot(page, "broadcast-replay")
+                assert errors == []
+                await chromium.close()
+    finally:
+        if publisher is not None and publisher.returncode is None:
+            publisher.kill()
+            await publisher.wait()
+        await server.close()
+        await sfu.close()

@@ -1,0 +1,121 @@
+// The broadcast viewer page (/b/{id}): plays the composite HLS with hls.js — live while on air,
+// and the recording from the start at the same link after the end. Viewers are counted by a
+// heartbeat over HTTP; no signaling connection. All text comes from the catalogues.
+
+import Hls from "/static/node_modules/hls.js/dist/hls.mjs";
+import { $ } from "./dom.js";
+import { clock, localize, pickLanguage, setLanguage, t } from "./i18n/index.js";
+
+const HEARTBEAT_MS = 20000;
+const POLL_MS = 5000;
+const roomId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean)[1] || "");
+const token = new URLSearchParams(window.location.search).get("token") || sessionStorage.getItem("urok:watch-token");
+if (token) sessionStorage.setItem("urok:watch-token", token);
+
+/** A random viewer id kept in this browser, so a reload is not a second viewer. */
+function viewerId() {
+  let id = localStorage.getItem("urok:viewer");
+  if (!id) {
+    id = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem("urok:viewer", id);
+  }
+  return id;
+}
+
+/** @type {{status: string, playlist: string} | null} */
+let shown = null;
+/** @type {Hls | null} */
+let hls = null;
+
+function headers() {
+  /** @type {Record<string, string>} */
+  const h = { "Content-Type": "application/json" };
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+/** @param {string} key @param {Record<string, string|number>} [params] */
+function message(key, params) {
+  $("watch-message").textContent = key ? t(key, params) : "";
+}
+
+/** @param {any} state */
+function render(state) {
+  document.title = state.title;
+  $("watch-title").textContent = state.title;
+  const status = $("watch-status");
+  status.textContent = t(`watch.${state.status}`);
+  status.classList.toggle("live", state.status === "live");
+  $("watch-viewers").textContent = t("watch.viewers", { count: state.viewers });
+  if (state.status === "waiting" && state.scheduled_start) {
+    message("watch.starts", { time: clock(state.scheduled_start) });
+  } else {
+    message("");
+  }
+  if (state.status !== "waiting" && (!shown || shown.status !== state.status)) play(state);
+  shown = { status: state.status, playlist: state.playlist };
+}
+
+/** Attach the stream; after the end the same playlist is the recording (VOD, seekable). */
+function play(state) {
+  const video = /** @type {HTMLVideoElement} */ ($("watch-video"));
+  if (hls) hls.destroy();
+  hls = null;
+  if (Hls.isSupported()) {
+    hls = new Hls({ lowLatencyMode: state.status === "live" });
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (data.fatal) {
+        message("watch.error");
+        setTimeout(() => play(state), 2000);
+      }
+    });
+    hls.loadSource(state.playlist);
+    hls.attachMedia(video);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = state.playlist;
+  }
+  video.play().catch(() => {});
+}
+
+async function heartbeat() {
+  const resp = await fetch(`/api/broadcasts/${encodeURIComponent(roomId)}/viewers`, {
+    method: "POST",
+    headers: headers(),
+    body: JSON.stringify({ viewer: viewerId() }),
+  });
+  if (resp.status === 401) {
+    message("watch.registration");
+    return false;
+  }
+  if (resp.status === 404) {
+    message("watch.notFound");
+    return false;
+  }
+  if (resp.ok) render(await resp.json());
+  return resp.ok;
+}
+
+async function poll() {
+  try {
+    const resp = await fetch(`/api/broadcasts/${encodeURIComponent(roomId)}`);
+    if (resp.ok) render(await resp.json());
+  } catch {
+    message("watch.error");
+  }
+}
+
+async function start() {
+  setLanguage(pickLanguage());
+  const select = /** @type {HTMLSelectElement} */ ($("lang-select"));
+  select.value = document.documentElement.lang;
+  select.addEventListener("change", () => {
+    setLanguage(select.value, true);
+    localize(document);
+    if (shown) poll();
+  });
+  if (!(await heartbeat().catch(() => false))) return;
+  setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_MS);
+  setInterval(poll, POLL_MS);
+}
+
+start();
