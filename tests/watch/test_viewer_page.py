@@ -103,6 +103,27 @@ async def test_live_then_replay_in_chromium(tmp_path: Path) -> None:
                 after = await _current(page)
                 assert duration / 2 <= after <= duration / 2 + 6, (after, duration)
                 await screenshot(page, "broadcast-replay")
+                # the library page lists it, with a picture, playback and a working MP4 link
+                await page.goto(base + "/library?token=k")
+                item = page.locator("#library-list li")
+                await item.first.wait_for()
+                assert await item.count() == 1
+                assert "Линейка <b>1 сентября</b>" in (await item.first.text_content() or "")
+                thumb = page.get_by_alt_text("Кадр из записи «Линейка <b>1 сентября</b>»")
+                await page.wait_for_function(
+                    "document.querySelector('#library-list img').naturalWidth > 0"
+                )
+                assert await thumb.count() == 1
+                link = page.get_by_label("Скачать MP4: Линейка <b>1 сентября</b>")
+                href = await link.get_attribute("href")
+                assert href is not None
+                mp4 = await page.request.get(base + href)
+                assert mp4.status == 200 and (await mp4.body())[4:8] == b"ftyp"
+                await page.get_by_label("Смотреть: Линейка <b>1 сентября</b>").click()
+                await page.wait_for_function(
+                    "document.getElementById('library-player').currentTime > 1", timeout=15_000
+                )
+                await screenshot(page, "library")
                 assert errors == []
                 await chromium.close()
     finally:
