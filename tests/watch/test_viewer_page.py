@@ -78,6 +78,31 @@ async def test_live_then_replay_in_chromium(tmp_path: Path) -> None:
                 steps = [b - a for a, b in itertools.pairwise(samples)]
                 assert min(steps) > 0.3, steps
                 assert samples[-1] - samples[0] > 15, samples
+                # Q&A: a guest cannot post; a registered viewer asks; the host sees it; HTML is text
+                assert await page.get_by_text(
+                    "Задавать вопросы могут только зарегистрированные зрители."
+                ).is_visible()
+                assert await page.locator("#qa-form").is_hidden()
+                parent = auth.mint(SECRET, user_id="p1", name="Ольга", role="parent")
+                viewer = await (await chromium.new_context(locale="ru-RU")).new_page()
+                await viewer.goto(base + f"/b/line1?token={parent}")
+                await viewer.get_by_label("Ваш вопрос или комментарий").fill(
+                    "<img src=x onerror=alert(1)>Когда каникулы?"
+                )
+                await viewer.get_by_role("button", name="Отправить").click()
+                async with http.get(base + "/api/broadcasts/line1/questions") as resp:
+                    seen = (await resp.json())["questions"]
+                for _ in range(20):
+                    if seen:
+                        break
+                    await asyncio.sleep(0.25)
+                    async with http.get(base + "/api/broadcasts/line1/questions") as resp:
+                        seen = (await resp.json())["questions"]
+                assert [q["name"] for q in seen] == ["Ольга"]
+                await page.get_by_text(
+                    "<img src=x onerror=alert(1)>Когда каникулы?", exact=False
+                ).wait_for()
+                assert await page.locator("#qa-list img").count() == 0
                 await screenshot(page, "broadcast-live")
                 publisher.kill()
                 await publisher.wait()

@@ -215,4 +215,15 @@ export default {
   "library.thumb": "A picture from “{title}”",
   "library.player": "Recording player",
   "library.error": "Could not load the recordings ({code}).",
+
+  "qa.heading": "Questions and comments",
+  "qa.text": "Your question or comment",
+  "qa.kind": "Message type",
+  "qa.question": "Question",
+  "qa.comment": "Comment",
+  "qa.send": "Send",
+  "qa.guest": "Only registered viewers can ask questions.",
+  "qa.answered": "Answered",
+  "qa.pinned": "Pinned",
+  "qa.failed": "Not sent: {code}",
 };
