@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,8 @@ class Participant:
         self.downs: dict[str, DownTrack] = {}  # mid -> forwarded copy
         self.allowed: dict[Source, bool] = {}
         self.view: tuple[TileView, ...] = ()  # the tiles the client reported it shows
+        self.accepted: set[str] = set()  # server mids the client's last answer receives on
+        self.slot_ends: dict[str, tuple[int, int]] = {}  # empty slot -> last seq, ts sent
         self.session_id = neg.new_session_id()
         self.version = 0
         self.remote_ufrag: str | None = None
@@ -229,15 +232,57 @@ class Participant:
         track.invalidate()
 
     def unsubscribe(self, track: Track) -> None:
+        """Empty the slot showing ``track``; the slot stays negotiated (no offer)."""
         for mid, down in list(self.downs.items()):
             if down.track is track:
-                del self.downs[mid]
-                self.transport.outbound.pop(down.ssrc, None)
-                down.close()
-                sec = self._section(mid)
-                if sec is not None:
-                    sec.send_ssrc = 0
-                self._schedule_offer()
+                self._empty(mid)
+
+    # ---- fixed receive slots ----------------------------------------------------------------
+
+    def receive(self, kind: str, wanted: list[Track], cap: int) -> None:
+        """Show ``wanted`` (priority order, at most ``cap``) in this kind's slots. Existing slots
+        are refilled by rewriting SSRCs; only a new slot (below ``cap``) needs an offer."""
+        wanted = [t for t in wanted if t.owner != self.id][:cap]
+        keep = {id(t) for t in wanted}
+        changed = False
+        for mid, down in list(self.downs.items()):
+            if down.track.codec.kind == kind and id(down.track) not in keep:
+                self._empty(mid)
+                changed = True
+        placed = {id(d.track) for d in self.downs.values()}
+        for track in (t for t in wanted if id(t) not in placed):
+            free = [s for s in self._server_sections(kind) if s.mid not in self.downs]
+            sec = next((s for s in free if _fits(s, track)), None)
+            if sec is None:
+                self.subscribe(track)
+            else:
+                self._switch(sec, track)
+            changed = True
+        if changed and not self.needs_offer:
+            self.emit(TracksChanged(self._track_infos()))
+
+    def _empty(self, mid: str) -> None:
+        down = self.downs.pop(mid)
+        self.transport.outbound.pop(down.ssrc, None)
+        end = _last_sent(down)
+        if end is not None:
+            self.slot_ends[mid] = end
+        down.close()
+
+    def _switch(self, sec: neg.Section, track: Track) -> None:
+        down = DownTrack(track, self.transport, sec.send_ssrc, track.codec.pt)
+        _continue(down, self.slot_ends.pop(sec.mid, None))
+        if sec.codec is not None:
+            down.pt = sec.codec.pt
+            down.id_map = self._send_extmap(track)[1]
+            down.rtx_ssrc = sec.rtx_ssrc
+            down.rtx_pt = sec.rtx_pt if sec.rtx_ssrc and sec.mid in self.accepted else 0
+        down.active = sec.mid in self.accepted
+        self.downs[sec.mid] = down
+        self.transport.outbound[sec.send_ssrc] = down
+        track.add(down)
+        if down.active:
+            track.request_keyframe()
 
     def _server_sections(self, kind: str) -> list[neg.Section]:
         return [s for s in self.sections if s.by_server and s.kind == kind]
@@ -328,6 +373,10 @@ class Participant:
             accepted = bool(media.port) and media.direction in ("recvonly", "sendrecv")
             if sec.by_server and not media.port:
                 sec.rejected = True
+            if accepted:
+                self.accepted.add(sec.mid)
+            else:
+                self.accepted.discard(sec.mid)
             if down is not None and down.active != accepted:
                 down.active = accepted
                 down.track.invalidate()
@@ -397,6 +446,36 @@ def _primary_ssrcs(media: Media) -> list[int]:
     ssrcs = media.ssrcs()
     repair = {g[1][1] for g in media.ssrc_groups() if g[0] == "FID" and len(g[1]) > 1}
     return [s for s in ssrcs if s not in repair]
+
+
+def _fits(sec: neg.Section, track: Track) -> bool:
+    """A slot negotiated for one codec carries only that codec (no renegotiation)."""
+    c = sec.codec
+    return c is None or (c.name.lower(), c.clock_rate) == (
+        track.codec.name.lower(),
+        track.codec.clock_rate,
+    )
+
+
+def _last_sent(down: DownTrack) -> tuple[int, int] | None:
+    """The sequence number and timestamp of the last packet this copy sent."""
+    track = down.track
+    packet = track.cached(track.last_forwarded) if track.last_forwarded is not None else None
+    if packet is None or track.last_forwarded is None:
+        return None
+    ts = struct.unpack_from("!I", packet, 4)[0]
+    return (track.last_forwarded + down.seq_offset) & 0xFFFF, (ts + down.ts_offset) & 0xFFFFFFFF
+
+
+def _continue(down: DownTrack, end: tuple[int, int] | None) -> None:
+    """A slot's new source continues its numbering: next seq, timestamp one 20 ms step on."""
+    track = down.track
+    packet = track.cached(track.last_forwarded) if track.last_forwarded is not None else None
+    if end is None or packet is None or track.last_forwarded is None:
+        return
+    ts = struct.unpack_from("!I", packet, 4)[0]
+    down.seq_offset = (end[0] - track.last_forwarded) & 0xFFFF
+    down.ts_offset = (end[1] + track.codec.clock_rate // 50 - ts) & 0xFFFFFFFF
 
 
 def _token(text: str) -> str:

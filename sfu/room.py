@@ -6,6 +6,7 @@ video with last-N).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sfu import negotiation as neg
 from sfu.api import MediaSink, Speaking
@@ -16,25 +17,63 @@ from sfu.srtp import PacketBuffer
 
 logger = logging.getLogger(__name__)
 
+LAST_N = 25  # videos a subscriber receives at most
+
 
 class Room:
     """Owns its Participants (and through them every Track and DownTrack)."""
 
-    def __init__(self, room_id: str, fingerprint: str, tx: PacketBuffer) -> None:
+    def __init__(
+        self, room_id: str, fingerprint: str, tx: PacketBuffer, last_n: int = LAST_N
+    ) -> None:
         self.id = room_id
         self.fingerprint = fingerprint
         self.tx = tx
         self.participants: dict[str, Participant] = {}
         self.tracks: list[Track] = []
         self.sinks: list[MediaSink] = []
+        self.last_n = last_n
         self.speakers = SpeakerDetector(self._speaking)
+        self.speakers.on_change = self.select
         self.closed = False
 
     def add(self, participant: Participant) -> None:
-        """A new participant receives every track already published."""
+        """A new participant receives what last-N and loudest-K choose for it."""
         self.participants[participant.id] = participant
-        for track in self.tracks:
-            participant.subscribe(track)
+        self.select_for(participant)
+
+    def select(self) -> None:
+        """Refill every participant's receive slots (after a publish, a close, a new speaker)."""
+        for participant in list(self.participants.values()):
+            if not participant.closed:
+                self.select_for(participant)
+
+    def select_for(self, participant: Participant) -> None:
+        others = [t for t in self.tracks if t.owner != participant.id]
+        video = [t for t in others if t.codec.kind == "video"]
+        audio = [t for t in others if t.codec.kind == "audio"]
+        participant.receive("video", sorted(video, key=self._video_rank(participant)), self.last_n)
+        audio.sort(key=lambda t: not t.audible)
+        participant.receive("audio", audio, self.speakers.k + max(1, len(self.speakers.hosts)))
+
+    def _video_rank(self, participant: Participant) -> Callable[[Track], tuple[int, int]]:
+        """Last-N order: host, screen share, recent speakers, the client's tiles, the rest."""
+        recent = {pid: i for i, pid in enumerate(self.speakers.recent)}
+        tiles = {(t.participant_id, t.source): i for i, t in enumerate(participant.view)}
+        order = {id(t): i for i, t in enumerate(self.tracks)}
+
+        def rank(track: Track) -> tuple[int, int]:
+            if track.owner in self.speakers.hosts:
+                return (0, order[id(track)])
+            if track.source == "screen":
+                return (1, order[id(track)])
+            if track.owner in recent:
+                return (2, recent[track.owner])
+            if (track.owner, track.source) in tiles:
+                return (3, tiles[(track.owner, track.source)])
+            return (4, order[id(track)])
+
+        return rank
 
     def attach(self, sink: MediaSink) -> None:
         """An in-process subscriber: every track, now and later."""
@@ -63,9 +102,7 @@ class Room:
             track.on_level = self._level
         for sink in self.sinks:
             self._sink_track(sink, track)
-        for participant in self.participants.values():
-            if participant.id != track.owner and not participant.closed:
-                participant.subscribe(track)
+        self.select()
 
     def _level(self, now: float) -> None:
         self.speakers.maybe_evaluate(self.tracks, now)
@@ -83,6 +120,7 @@ class Room:
         for track in self.tracks:
             if track.owner == participant_id and track.codec.kind == "audio" and host:
                 track.set_audible(True)
+        self.select()
 
     def _speaking(self, event: Speaking) -> None:
         for participant in list(self.participants.values()):
@@ -95,9 +133,7 @@ class Room:
         for sink in list(track.sinks):
             sink.track_removed(track.info)
         track.sinks.clear()
-        for participant in self.participants.values():
-            if not participant.closed:
-                participant.unsubscribe(track)
+        self.select()  # empties the slots that showed it and refills them
 
     async def remove(self, participant_id: str) -> None:
         participant = self.participants.pop(participant_id, None)

@@ -22,7 +22,7 @@ from sfu import sdp as sdp_format
 from sfu.api import IceServer, MediaBackend, MediaError, MediaSink, Notify, Source, TileView
 from sfu.ice import IceLiteMux
 from sfu.participant import Participant
-from sfu.room import Room
+from sfu.room import LAST_N, Room
 from sfu.srtp import PacketBuffer
 from sfu.transport import Transport
 
@@ -49,6 +49,7 @@ class SFU:
         turn_urls: tuple[str, ...] = (),
         turn_secret: str = "",
         turn_ttl_s: int = 3600,
+        last_n: int = LAST_N,
     ) -> None:
         aiortc_hook.check_version()
         self.counters: Counter[str] = Counter()
@@ -58,6 +59,7 @@ class SFU:
         self.fingerprint = aiortc_hook.sha256_fingerprint(self._cert)
         self._turn = (tuple(turn_urls), turn_secret, turn_ttl_s)
         self.rooms: dict[str, Room] = {}
+        self.last_n = last_n
         self._tx = PacketBuffer()
         self._task: asyncio.Task[None] | None = None
         self.closed = False
@@ -97,7 +99,7 @@ class SFU:
     def _room(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
         if room is None:
-            room = self.rooms[room_id] = Room(room_id, self.fingerprint, self._tx)
+            room = self.rooms[room_id] = Room(room_id, self.fingerprint, self._tx, self.last_n)
         return room
 
     async def join(
@@ -140,8 +142,9 @@ class SFU:
     def set_view(self, room_id: str, participant_id: str, tiles: tuple[TileView, ...]) -> None:
         room = self.rooms.get(room_id)
         participant = room.participants.get(participant_id) if room else None
-        if participant is not None:
+        if room is not None and participant is not None:
             participant.view = tiles
+            room.select_for(participant)
 
     def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
         """The host's mic is forwarded whatever its level (loudest-K applies to the others)."""

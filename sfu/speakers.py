@@ -26,6 +26,7 @@ SPEAKING_LOUDNESS = 57.0  # smoothed 127 - dBov: louder than -70 dBov is speech
 STALE_S = 1.0  # a publisher that stamped no level for this long is silent
 KEEP_BONUS = 3.0  # hysteresis: a forwarded voice is not swapped for one barely louder
 DOMINANT_MARGIN = 6.0  # a new dominant speaker must be this much louder than the current one
+RECENT = 6  # speakers remembered for last-N video, most recent first
 
 
 class SpeakerDetector:
@@ -36,6 +37,8 @@ class SpeakerDetector:
         self.k = k
         self.hosts: set[str] = set()
         self.last: Speaking = Speaking(None, ())
+        self.recent: list[str] = []  # who spoke lately, most recent first (for last-N video)
+        self.on_change: Callable[[], None] | None = None  # forwarded voices or recent changed
         self._next_at = 0.0
         self.events_sent = 0
 
@@ -51,9 +54,22 @@ class SpeakerDetector:
         speaking.sort(key=lambda t: _loudness(t, now) + (KEEP_BONUS if t.audible else 0.0))
         speaking.reverse()
         chosen = {id(t) for t in speaking[: self.k]}
+        changed = False
         for track in judged:
-            track.set_audible(id(track) in chosen or track.owner in self.hosts)
+            audible = id(track) in chosen or track.owner in self.hosts
+            changed |= audible != track.audible
+            track.set_audible(audible)
+        changed |= self._remember([t.owner for t in speaking[: self.k]])
         self._report(speaking, now)
+        if changed and self.on_change is not None:
+            self.on_change()
+
+    def _remember(self, loudest: list[str]) -> bool:
+        recent = loudest + [p for p in self.recent if p not in loudest]
+        recent = recent[:RECENT]
+        changed = recent != self.recent
+        self.recent = recent
+        return changed
 
     def _report(self, speaking: list[Track], now: float) -> None:
         dominant = self._dominant(speaking, now)

@@ -48,6 +48,10 @@ def sources_of(sub: Peer, packets: list[bytes]) -> set[str]:
     return {by_ssrc[struct.unpack_from("!I", p, 8)[0]] for p in packets}
 
 
+def shown(sub: Peer) -> set[str]:
+    return {t.participant_id for t in sub.tracks.tracks} if sub.tracks else set()
+
+
 def last(sub: Peer) -> Speaking | None:
     return sub.speaking[-1] if sub.speaking else None
 
@@ -60,7 +64,7 @@ async def test_only_the_three_loudest_and_the_host_reach_a_subscriber() -> None:
             for peer in peers.values():
                 await peer.join(["audio"])
             await sub.join(["audio"], direction="recvonly")
-            await wait_for(lambda: sub.tracks is not None and len(sub.tracks.tracks) == 5)
+            await wait_for(lambda: sub.tracks is not None and len(sub.tracks.tracks) == 4)
             await wait_for(
                 lambda: all(
                     f"a=mid:{t.mid}" in sub.pc.remoteDescription.sdp for t in sub.tracks.tracks
@@ -73,6 +77,8 @@ async def test_only_the_three_loudest_and_the_host_reach_a_subscriber() -> None:
                 levels, lambda: last(sub) == Speaking("p0", ("p0", "p1", "p2", "p3"))
             )
 
+            await wait_for(lambda: shown(sub) == {"p0", "p1", "p2", "host"})
+            offers = sub.offers_answered
             room = sfu.rooms[ROOM]
             quiet = next(t for t in room.tracks if t.owner == "p3")
             before, dropped = len(sub.received.rtp), quiet.dropped_quiet
@@ -83,9 +89,11 @@ async def test_only_the_three_loudest_and_the_host_reach_a_subscriber() -> None:
 
             levels["p3"] = 0  # p3 shouts: it becomes the dominant speaker and is forwarded
             await voices.speak(levels, lambda: last(sub) is not None and last(sub).dominant == "p3")  # type: ignore[union-attr]
+            await wait_for(lambda: shown(sub) == {"p0", "p1", "p3", "host"})
             before = len(sub.received.rtp)
             await voices.speak(levels, None, rounds=10)
             await wait_for(lambda: len(sub.received.rtp) >= before + 40)
+            assert sub.offers_answered == offers  # p3 took p2's slot: SSRC rewritten, no offer
             got = sources_of(sub, sub.received.rtp[before:])
             assert "p3" in got and "host" in got and len(got) == 4
             assert all(a != b for a, b in itertools.pairwise(sub.speaking))  # only changes
