@@ -85,8 +85,39 @@ function inviteRow(invite) {
   return li;
 }
 
+/** A broadcast with its viewer link, state, viewers and questions (admins only). @param {any} room */
+async function broadcastRow(room) {
+  const state = await fetch(`/api/broadcasts/${room.id}`).then((r) => r.json());
+  const { questions } = await api(`/api/broadcasts/${room.id}/questions`);
+  const link = `${window.location.origin}/b/${room.id}`;
+  const li = h(
+    "li",
+    { "data-status": state.status },
+    h("div", { class: "meta" }, h("strong", {}, room.title), h("span", {}, [t(`console.bcStatus.${state.status}`), t("console.bcViewers", { count: state.viewers }), t("console.bcQuestions", { count: questions.length })].join(" · ")), h("span", {}, `${t("console.bcLink")}: `, h("a", { href: link }, link))),
+    h("a", { href: `/r/${room.id}?token=${encodeURIComponent(token || "")}`, "aria-label": `${t("console.enterHost")}: ${room.title}` }, t("console.enterHost")),
+  );
+  if (state.status !== "ended") {
+    li.append(h("button", { type: "button", "aria-label": `${t("console.bcEnd")}: ${room.title}`, onclick: () => api(`/api/rooms/${room.id}/end`, { method: "POST" }).then(refresh) }, t("console.bcEnd")));
+  }
+  return li;
+}
+
+async function createBroadcast(event) {
+  event.preventDefault();
+  const title = /** @type {HTMLInputElement} */ ($("bc-title")).value;
+  await api("/api/rooms", { method: "POST", body: JSON.stringify({ title, kind: "broadcast", settings: { waiting_room: false } }) });
+  refresh();
+}
+
 async function refresh() {
   const { rooms } = await api("/api/rooms");
+  const admin = isAdmin();
+  $("broadcasts").hidden = !admin;
+  const bcList = $("bc-list");
+  clear(bcList);
+  if (admin) {
+    for (const room of rooms.filter((r) => r.kind === "broadcast")) bcList.append(await broadcastRow(room));
+  }
   const live = $("live-list");
   const schedule = $("schedule-list");
   clear(live);
@@ -127,6 +158,16 @@ async function createInvite(event) {
   refresh();
 }
 
+/** Whether the token is an administrator's (the server still decides every action). */
+function isAdmin() {
+  try {
+    const payload = JSON.parse(atob((token || "").split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return payload.role === "admin";
+  } catch {
+    return false;
+  }
+}
+
 setLanguage(pickLanguage());
 const select = /** @type {HTMLSelectElement} */ ($("lang-select"));
 select.value = document.documentElement.lang;
@@ -142,5 +183,6 @@ if (!token) {
   $("new-call").addEventListener("click", () => newCall().catch(() => {}));
   $("event-form").addEventListener("submit", (e) => createEvent(e).catch(() => {}));
   $("invite-form").addEventListener("submit", (e) => createInvite(e).catch(() => {}));
+  $("bc-form").addEventListener("submit", (e) => createBroadcast(e).catch(() => {}));
   refresh().catch(() => {});
 }

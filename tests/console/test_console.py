@@ -109,6 +109,17 @@ async def test_admin_console(site: str, browser: Browser) -> None:
     await admin.locator("#invite-list li[data-state=revoked]").wait_for()
     revoked = await _redeem(browser, other_url or "", "Кто-то")
     await revoked.get_by_text("Ссылка отозвана").wait_for()
+    # broadcasts: create, the public viewer link, viewers and questions, end
+    await admin.locator("#bc-title").fill("Линейка")
+    await admin.get_by_role("button", name="Создать трансляцию").click()
+    row = admin.locator("#bc-list li", has_text="Линейка")
+    await row.wait_for()
+    assert "/b/" in (await row.locator("a").first.get_attribute("href") or "")
+    assert "зрителей: 0" in (await row.text_content() or "")
+    await row.get_by_role("button", name="Завершить: Линейка").click()
+    await row.wait_for(
+        state="detached"
+    )  # ended: it leaves the list (its recording is in the library)
     await screenshot(admin, "console")
 
 
@@ -128,3 +139,4 @@ async def test_teacher_sees_only_own_rooms(site: str, browser: Browser) -> None:
     await mine.get_by_role("button", name="Создать событие").click()
     await mine.locator("#schedule-list li", has_text="Мой урок").wait_for()
     assert await mine.locator("#schedule-list li strong").all_text_contents() == ["Мой урок"]
+    assert await mine.locator("#broadcasts").is_hidden()  # broadcasts are administrators' work

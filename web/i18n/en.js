@@ -274,4 +274,15 @@ export default {
   "invite.invite_revoked": "This link has been revoked",
   "invite.unknown_invite": "There is no such link",
   "invite.failed": "That did not work: {code}",
+
+  "console.broadcasts": "Broadcasts",
+  "console.bcTitle": "Broadcast title",
+  "console.bcCreate": "Create broadcast",
+  "console.bcLink": "Viewer link",
+  "console.bcViewers": "viewers: {count}",
+  "console.bcEnd": "End",
+  "console.bcQuestions": "Questions: {count}",
+  "console.bcStatus.waiting": "not started",
+  "console.bcStatus.live": "live",
+  "console.bcStatus.ended": "ended",
 };

@@ -274,4 +274,15 @@ export default {
   "invite.invite_revoked": "Ссылка отозвана",
   "invite.unknown_invite": "Такой ссылки нет",
   "invite.failed": "Не получилось: {code}",
+
+  "console.broadcasts": "Трансляции",
+  "console.bcTitle": "Название трансляции",
+  "console.bcCreate": "Создать трансляцию",
+  "console.bcLink": "Ссылка для зрителей",
+  "console.bcViewers": "зрителей: {count}",
+  "console.bcEnd": "Завершить",
+  "console.bcQuestions": "Вопросы: {count}",
+  "console.bcStatus.waiting": "ещё не началась",
+  "console.bcStatus.live": "в эфире",
+  "console.bcStatus.ended": "завершена",
 };
