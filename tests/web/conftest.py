@@ -46,6 +46,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.running: dict[str, OnProblem] = {}
+        self.layouts: dict[str, str] = {}
 
     async def start(self, info: RecordingInfo, on_problem: OnProblem) -> str:
         self.running[info.room_id] = on_problem
@@ -53,6 +54,9 @@ class Recorder:
 
     async def stop(self, room_id: str) -> None:
         self.running.pop(room_id, None)
+
+    def set_layout(self, room_id: str, layout: str) -> None:
+        self.layouts[room_id] = layout
 
     async def close(self) -> None:
         self.running.clear()
