@@ -253,8 +253,7 @@ class Hub:
     async def close(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await asyncio.wait({self._listener}, timeout=3.0)  # never hold shutdown forever
         for session in list(self.sessions):
             session.close(WSCloseCode.GOING_AWAY, "server_shutdown")
         await asyncio.gather(*(s.wait_closed(1.0) for s in list(self.sessions)))

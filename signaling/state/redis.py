@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -135,7 +136,9 @@ class RedisStore:
         try:
             yield _Sub(pubsub)
         finally:
-            await asyncio.shield(pubsub.aclose())
+            # bounded: a connection closed mid-read must not hold a shutdown forever
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(pubsub.aclose()), 2.0)
 
     async def close(self) -> None:
         await self._redis.aclose()

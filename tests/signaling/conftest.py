@@ -208,9 +208,9 @@ async def urok(
     client = await aiohttp_client(app)
     u = Urok(client=client, settings=settings, media=media, store=store, recorder=recorder)
     yield u
+    await client.close()  # the server closes every socket first, so no client waits for it
     for peer in u.peers:
         await peer.ws.close()
-    await client.close()
     if isinstance(store, RedisStore):
         await store.flush_prefix()
         await store.close()
