@@ -50,10 +50,14 @@ class Client:
                 return msg
 
 
+OPEN: list[aiohttp.ClientWebSocketResponse] = []
+
+
 async def _join(
     http: aiohttp.ClientSession, base: str, room: str, token: str, resume: str | None = None
 ) -> tuple[Client, m.ServerMessage | None]:
     client = Client(await http.ws_connect(base.replace("http", "ws") + "/ws"))
+    OPEN.append(client.ws)
     return client, await client.request("join", room=room, version=1, token=token, resume=resume)
 
 
@@ -120,6 +124,9 @@ async def test_two_workers_place_rooms_and_survive_a_kill(redis_url: str, tmp_pa
             async with http.post(base + f"/api/rooms/{rooms[1]}/end") as resp:
                 assert resp.status == 200
             assert (await host_b.next(m.RoomEnded)).reason == "ended_by_api"
+            for ws in OPEN:  # websockets leave the connection pool: close each one
+                await ws.close()
+            OPEN.clear()
     finally:
         front.send_signal(signal.SIGTERM)
         await asyncio.wait_for(front.wait(), 20)
