@@ -50,6 +50,7 @@ export default {
 
   "error.room_full": "The call is full (at most 300 participants).",
   "error.room_locked": "The host has locked the call.",
+  "error.room_not_open": "The lesson is not open yet. The link works shortly before the start.",
   "error.room_ended": "This call has already ended.",
   "error.guests_not_allowed": "This call is for invited people only. Sign in through your school platform.",
   "error.token_expired": "This link has expired. Ask for a new one.",
