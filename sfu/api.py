@@ -84,7 +84,16 @@ class TileView:
     height: int
 
 
-MediaEvent = SdpOffer | IceCandidate | TracksChanged | Speaking
+@dataclass(frozen=True)
+class PublishLayers:
+    """Dynacast: the simulcast layers (rids) of one of the client's sources that someone
+    receives; the client stops encoding the others (RTCRtpSender.setParameters)."""
+
+    source: Source
+    active: tuple[str, ...]
+
+
+MediaEvent = SdpOffer | IceCandidate | TracksChanged | Speaking | PublishLayers
 Notify = Callable[[MediaEvent], None]
 
 

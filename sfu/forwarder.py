@@ -53,12 +53,18 @@ class DownTrack:
     """One subscriber's copy of a track: its SSRC, payload type and sequence/timestamp offsets."""
 
     def __init__(self, track: Track, transport: Transport, ssrc: int, pt: int) -> None:
-        self.track = track
+        self.track = track  # the published source (a simulcast group for simulcast)
+        self.stream: Track = track  # what feeds this copy: the track, or one simulcast layer
         self.transport = transport
         self.ssrc = ssrc
         self.pt = pt
         self.seq_offset = random.randrange(1 << 16)
         self.ts_offset = random.randrange(1 << 32)
+        self.pid_offset = 0  # VP8 picture id / TL0PICIDX offsets (simulcast layer switches)
+        self.tl0_offset = 0
+        self.target_layer = -1  # simulcast: the layer the subscriber should get (-1: unset)
+        self.switched_at: int | None = None  # first outgoing seq after a layer switch
+        self.layer_switches = 0
         self.active = False  # set once the subscriber's answer accepted this SSRC
         self.id_map: dict[int, int] | None = None  # header extension ids, when they differ
         self.rtx_pt = 0  # non-zero once the subscriber accepted RTX for this copy
@@ -67,12 +73,21 @@ class DownTrack:
         self.nacks_answered = 0
         self.closed = False
 
-    def target(self) -> tuple[int, int, int, int, Any, Any, Any] | None:
+    def target(self) -> tuple[int, int, int, int, Any, Any, Any, int, int] | None:
         """The tuple the hot path iterates over, or None if this copy cannot be sent yet."""
         t = self.transport
         if not self.active or t.srtp is None or t.remote is None or self.id_map is not None:
             return None
-        return (self.pt, self.seq_offset, self.ts_offset, self.ssrc, t.srtp.tx.ctx, *t.remote)
+        return (
+            self.pt,
+            self.seq_offset,
+            self.ts_offset,
+            self.ssrc,
+            t.srtp.tx.ctx,
+            *t.remote,
+            self.pid_offset,
+            self.tl0_offset,
+        )
 
     def resync(self, last_in_seq: int, in_seq: int) -> None:
         """Keep the subscriber's sequence numbers continuous across a pause: the packet
@@ -88,6 +103,10 @@ class DownTrack:
         out_seq = (seq + self.seq_offset) & 0xFFFF
         ts_out = (ts + self.ts_offset) & 0xFFFFFFFF
         _HEADER.pack_into(out, 1, (data[1] & 0x80) | self.pt, out_seq, ts_out, self.ssrc)
+        if self.stream.munge_vp8:
+            fields = rtp.vp8_fields(data)
+            if fields is not None:
+                rtp.write_vp8_fields(out, fields, self.pid_offset, self.tl0_offset)
         return out
 
     def send(self, data: bytes) -> None:
@@ -116,7 +135,9 @@ class DownTrack:
 
     def on_nack(self, seqs: tuple[int, ...]) -> None:
         for out_seq in seqs:
-            packet = self.track.cached((out_seq - self.seq_offset) & 0xFFFF)
+            if self.switched_at is not None and rtp.seq_newer(self.switched_at, out_seq):
+                continue  # sent from the layer before a switch: its cache is not this one
+            packet = self.stream.cached((out_seq - self.seq_offset) & 0xFFFF)
             if packet is not None:
                 self.nacks_answered += 1
                 if self.rtx_pt:
@@ -129,6 +150,8 @@ class DownTrack:
         if not self.closed:
             self.closed = True
             self.track.remove(self)
+            if self.stream is not self.track:
+                self.stream.remove(self)
 
 
 class Track:
@@ -152,7 +175,7 @@ class Track:
         self.strip_ids = strip_ids
         self.publisher_extmap: dict[str, int] = {}  # URI -> the publisher's id
         self.downtracks: list[DownTrack] = []
-        self._targets: list[tuple[int, int, int, int, Any, Any, Any]] = []
+        self._targets: list[tuple[int, int, int, int, Any, Any, Any, int, int]] = []
         self._slow: list[DownTrack] = []
         self._dirty = True
         self._tx = tx
@@ -178,22 +201,137 @@ class Track:
         self.audible = True  # loudest-K: forwarded to subscribers (sinks get every voice)
         self.dropped_quiet = 0
         self.on_level: Callable[[float], None] | None = None
+        # simulcast: a group has ``layers`` (low to high), each a Track fed by one RTP stream
+        self.layers: list[Track] = []
+        self.parent: Track | None = None
+        self.rid = ""
+        self.munge_vp8 = False  # a layer's VP8 picture ids are rewritten per subscriber
+        self.pending: list[DownTrack] = []  # copies that switch to this layer at a key frame
+        self.last_forwarded_at = 0.0
+        self.bitrate_bps = 0.0  # measured once a second (simulcast layer choice)
+        self._bytes_prior = 0
+        self.paused = False  # dynacast: the publisher was asked to stop sending this layer
+        self.unwanted_since: float | None = None
         self.closed = False
+
+    # ---- simulcast --------------------------------------------------------------------------
+
+    def add_layers(self, rids: list[str], strip_ids: frozenset[int]) -> None:
+        """Make this track a simulcast group of one layer per rid (low to high)."""
+        for index, rid in enumerate(rids):
+            layer = Track(self.owner, self.source, self.codec, self.publisher, self._tx, strip_ids)
+            layer.parent = self
+            layer.rid = rid
+            layer.layer_index = index
+            layer.munge_vp8 = self.codec.name.lower() == "vp8"
+            layer.allowed = self.allowed
+            self.layers.append(layer)
+        self.layers[-1].sinks = self.sinks  # in-process sinks get the best layer, unswitched
+
+    layer_index = 0
+
+    def layer_of(self, down: DownTrack) -> int:
+        """The layer a copy is on now (0 for a track without layers)."""
+        return down.stream.layer_index
+
+    def want_layer(self, down: DownTrack, index: int) -> None:
+        """Move a copy to layer ``index``: at once if it has sent nothing yet, else at the
+        next key frame of that layer (requested), keeping its numbering continuous."""
+        if not self.layers:
+            return
+        index = max(0, min(index, len(self.layers) - 1))
+        down.target_layer = index
+        layer = self.layers[index]
+        for other in self.layers:
+            if down in other.pending and other is not layer:
+                other.pending.remove(down)
+        if down.stream is layer:
+            return
+        if down.stream is self:  # not placed yet
+            down.stream = layer
+            layer.add(down)
+            return
+        if down not in layer.pending:
+            layer.pending.append(down)
+        layer.request_keyframe()
+
+    def _take_pending(self, data: bytes) -> None:
+        """A key frame starts on this layer: the copies waiting for it switch here."""
+        now = time.monotonic()
+        fields = rtp.vp8_fields(data) if self.munge_vp8 else None
+        seq = (data[2] << 8) | data[3]
+        ts = int.from_bytes(data[4:8], "big")
+        for down in self.pending:
+            old = down.stream
+            end = old.last_sent(down)
+            if end is not None:
+                last_seq, last_ts, last_pid, last_tl0 = end
+                down.seq_offset = (last_seq + 1 - seq) & 0xFFFF
+                step = max(1, int((now - old.last_forwarded_at) * self.codec.clock_rate))
+                down.ts_offset = (last_ts + step - ts) & 0xFFFFFFFF
+                if fields is not None and last_pid >= 0:
+                    pid, tl0 = fields[1], fields[3]
+                    mask = 0x7FFF if fields[2] else 0x7F
+                    down.pid_offset = (last_pid + 1 - pid) & mask
+                    if tl0 >= 0 and last_tl0 >= 0:
+                        down.tl0_offset = (last_tl0 + 1 - tl0) & 0xFF
+            old.remove(down)
+            down.stream = self
+            down.switched_at = (seq + down.seq_offset) & 0xFFFF
+            down.layer_switches += 1
+            self.add(down)
+        self.pending.clear()
+
+    def last_sent(self, down: DownTrack) -> tuple[int, int, int, int] | None:
+        """Outgoing seq, timestamp, VP8 picture id and TL0PICIDX (-1: none) of the last
+        packet this stream sent to ``down``."""
+        if self.last_forwarded is None:
+            return None
+        packet = self.cached(self.last_forwarded)
+        if packet is None:
+            return None
+        ts = int.from_bytes(packet[4:8], "big")
+        pid = tl0 = -1
+        fields = rtp.vp8_fields(packet) if self.munge_vp8 else None
+        if fields is not None:
+            mask = 0x7FFF if fields[2] else 0x7F
+            pid = (fields[1] + down.pid_offset) & mask if fields[0] else -1
+            tl0 = (fields[3] + down.tl0_offset) & 0xFF if fields[3] >= 0 else -1
+        return (
+            (self.last_forwarded + down.seq_offset) & 0xFFFF,
+            (ts + down.ts_offset) & 0xFFFFFFFF,
+            pid,
+            tl0,
+        )
+
+    def measure(self, dt: float) -> None:
+        """Once a second: this stream's bitrate (bits/s, smoothed)."""
+        sent = self.stats.bytes - self._bytes_prior
+        self._bytes_prior = self.stats.bytes
+        rate = sent * 8 / dt if dt > 0 else 0.0
+        self.bitrate_bps = rate if not self.bitrate_bps else 0.5 * (self.bitrate_bps + rate)
 
     # ---- subscribers ------------------------------------------------------------------------
 
     def add(self, down: DownTrack) -> None:
         self.downtracks.append(down)
         self.invalidate()
+        if self.layers:  # a group: the copy goes on one layer
+            self.want_layer(down, down.target_layer if down.target_layer >= 0 else 0)
 
     def remove(self, down: DownTrack) -> None:
         if down in self.downtracks:
             self.downtracks.remove(down)
+        for layer in self.layers:
+            if down in layer.pending:
+                layer.pending.remove(down)
         self.invalidate()
 
     def invalidate(self) -> None:
         """Rebuild the fan-out list before the next packet (a subscriber or its path changed)."""
         self._dirty = True
+        for layer in self.layers:
+            layer._dirty = True
 
     def _rebuild(self) -> None:
         self._dirty = False
@@ -203,7 +341,9 @@ class Track:
 
     def set_allowed(self, allowed: bool) -> None:
         """Server-side mute; on unmute, keep subscribers' sequence numbers continuous."""
-        if allowed and not self.allowed:
+        for layer in self.layers:
+            layer.set_allowed(allowed)
+        if allowed and not self.allowed and not self.layers:
             self._resume_pending = True
             self.request_keyframe()
         self.allowed = allowed
@@ -253,13 +393,20 @@ class Track:
             return
         if self._resume_pending:
             self._resume(seq)
+        if self.pending and self._keyframe(data):
+            self._take_pending(data)
         if self._dirty:
             self._rebuild()
         self.forwarded += 1
         last = self.last_forwarded
         if last is None or (seq - last) & 0xFFFF < 0x8000:  # not a late retransmission
             self.last_forwarded = seq
-        self._fan_out(data, seq)
+            if self.parent is not None:
+                self.last_forwarded_at = time.monotonic()
+        if self.munge_vp8:
+            self._fan_out_vp8(data, seq)
+        else:
+            self._fan_out(data, seq)
         for down in self._slow:
             down.send(data)
         if self.sinks:
@@ -289,7 +436,7 @@ class Track:
         buf, view, c_data, c_len = tx.data, tx.view, tx.c_data, tx.c_len
         pack_into = _HEADER.pack_into
         protect = _srtp_protect
-        for pt, seq_off, ts_off, ssrc, ctx, sock, addr in self._targets:
+        for pt, seq_off, ts_off, ssrc, ctx, sock, addr, _, _ in self._targets:
             buf[0:n] = data
             pack_into(
                 buf, 1, marker | pt, (seq + seq_off) & 0xFFFF, (ts + ts_off) & 0xFFFFFFFF, ssrc
@@ -300,6 +447,56 @@ class Track:
                     sock.sendto(view[: c_len[0]], addr)
                 except OSError:
                     self.send_errors += 1
+
+    def _fan_out_vp8(self, data: bytes, seq: int) -> None:
+        """The hot path of a VP8 simulcast layer: also rewrites picture id and TL0PICIDX, so
+        each subscriber sees one continuous stream across layer switches."""
+        fields = rtp.vp8_fields(data)
+        if fields is None or not self._targets:
+            self._fan_out(data, seq)
+            return
+        n = len(data)
+        if n > MAX_PACKET:
+            return
+        has_pid, pid, wide, tl0, pid_pos, tl0_pos = fields
+        mask = 0x7FFF if wide else 0x7F
+        ts = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
+        marker = data[1] & 0x80
+        tx = self._tx
+        buf, view, c_data, c_len = tx.data, tx.view, tx.c_data, tx.c_len
+        pack_into = _HEADER.pack_into
+        protect = _srtp_protect
+        for pt, seq_off, ts_off, ssrc, ctx, sock, addr, pid_off, tl0_off in self._targets:
+            buf[0:n] = data
+            pack_into(
+                buf, 1, marker | pt, (seq + seq_off) & 0xFFFF, (ts + ts_off) & 0xFFFFFFFF, ssrc
+            )
+            if has_pid:
+                out_pid = (pid + pid_off) & mask
+                if wide:
+                    buf[pid_pos] = 0x80 | (out_pid >> 8)
+                    buf[pid_pos + 1] = out_pid & 0xFF
+                else:
+                    buf[pid_pos] = out_pid
+            if tl0 >= 0:
+                buf[tl0_pos] = (tl0 + tl0_off) & 0xFF
+            c_len[0] = n
+            if protect(ctx, c_data, c_len) == 0:
+                try:
+                    sock.sendto(view[: c_len[0]], addr)
+                except OSError:
+                    self.send_errors += 1
+
+    def _keyframe(self, data: bytes) -> bool:
+        size = rtp.header_length(data, len(data))
+        if not size:
+            return False
+        end = len(data) - (data[-1] if data[0] & 0x20 else 0)
+        payload = data[size:end]
+        name = self.codec.name.lower()
+        if name == "vp8":
+            return rtp.vp8_keyframe(payload)
+        return name == "h264" and rtp.h264_keyframe(payload)
 
     def _resume(self, seq: int) -> None:
         self._resume_pending = False
@@ -326,6 +523,9 @@ class Track:
 
     def request_keyframe(self) -> bool:
         """Ask the publisher for a key frame, at most once per KEYFRAME_INTERVAL_S."""
+        if self.layers:  # a group: the layers someone receives or waits for (else the best)
+            used = [t for t in self.layers if t.downtracks or t.pending or t.sinks]
+            return any([t.request_keyframe() for t in used or self.layers[-1:]])
         now = time.monotonic()
         if self.codec.kind != "video" or now - self._last_keyframe_request < KEYFRAME_INTERVAL_S:
             return False
@@ -356,6 +556,8 @@ class Track:
         self.closed = True
         for down in list(self.downtracks):
             down.close()
+        for layer in self.layers:
+            layer.close()
         if self.on_close is not None:
             self.on_close(self)
 

@@ -73,6 +73,7 @@ class Section:
     client_recv: bool = True  # the client's last description lets it receive here
     rtx_pt: int = 0  # retransmissions in RTX (RFC 4588) for what the SFU sends here
     rtx_ssrc: int = 0
+    rids: list[str] = field(default_factory=list)  # simulcast layers received, low to high
 
     @property
     def sending(self) -> bool:
@@ -126,6 +127,40 @@ def _named_source(media: Media) -> Source | None:
     return None
 
 
+MAX_LAYERS = 3
+
+
+def simulcast_rids(media: Media) -> list[str]:
+    """The rids a client sends as simulcast layers (RFC 8853), in ``a=simulcast`` order, which
+    the SFU takes as low to high (the order the web client lists its encodings). Alternatives
+    after ``,`` and the paused marker ``~`` are read as the first choice, active; a layer
+    without its ``a=rid:<id> send`` line, or a section without the rid header extension,
+    is not simulcast."""
+    if RID_EXT not in media.extmaps():
+        return []
+    declared = []
+    for value in media.values("rid"):
+        parts = value.split()
+        if len(parts) >= 2 and parts[1] == "send" and _rid_ok(parts[0]):
+            declared.append(parts[0])
+    order: list[str] = []
+    for value in media.values("simulcast"):
+        words = value.split()
+        for direction, streams in zip(words[::2], words[1::2], strict=False):
+            if direction != "send":
+                continue
+            for alternatives in streams.split(";"):
+                rid = alternatives.split(",")[0].lstrip("~")
+                if rid in declared and rid not in order:
+                    order.append(rid)
+    rids = order or []
+    return rids[:MAX_LAYERS] if len(rids) > 1 else []
+
+
+def _rid_ok(rid: str) -> bool:
+    return 0 < len(rid) <= 16 and all(c.isalnum() or c in "-_" for c in rid)
+
+
 def choose_codec(media: Media) -> Codec | None:
     for codec in media.codecs():
         if supported(codec, media.kind):
@@ -169,6 +204,9 @@ def media_lines(sec: Section, local: Local, setup: str) -> list[str]:
     ]
     lines += [f"a=extmap:{i} {uri}" for uri, i in sorted(sec.extmap.items(), key=lambda x: x[1])]
     lines += [f"a={sec.direction()}"]
+    if sec.recv and sec.rids:
+        lines += [f"a=rid:{rid} recv" for rid in sec.rids]
+        lines += ["a=simulcast:recv " + ";".join(sec.rids)]
     if sec.sending:
         lines += [f"a=msid:{sec.send_msid[0]} {sec.send_msid[1]}"]
     lines += ["a=rtcp-mux"] + (["a=rtcp-rsize"] if sec.rtcp_rsize else [])

@@ -53,6 +53,7 @@ class Participant:
         self.view: tuple[TileView, ...] = ()  # the tiles the client reported it shows
         self.accepted: set[str] = set()  # server mids the client's last answer receives on
         self.slot_ends: dict[str, tuple[int, int]] = {}  # empty slot -> last seq, ts sent
+        self.slot_templates: dict[str, Track] = {}  # slot -> the track its codec came from
         self.session_id = neg.new_session_id()
         self.version = 0
         self.remote_ufrag: str | None = None
@@ -81,6 +82,8 @@ class Participant:
             down = self.downs.get(sec.mid)
             if sec.by_server and sec.codec is None and down is not None:
                 self._assign_send(sec, down)
+            elif sec.by_server and sec.codec is None and sec.mid in self.slot_templates:
+                self._assign_slot(sec, self.slot_templates[sec.mid])
         # m-line order is fixed by the client's offer; sections still to be offered go last
         self.sections = answered + [s for s in self.sections if s not in answered]
         if self.needs_offer:  # forwarded tracks changed since the last offer went out
@@ -129,6 +132,7 @@ class Participant:
         sec.recv = wants_send and self._may_publish(sec, source)
         sec.source = source if sec.recv else None
         sec.ssrcs = _primary_ssrcs(media)
+        sec.rids = neg.simulcast_rids(media) if sec.recv and media.kind == "video" else []
         self._publish_or_unpublish(sec)
         return sec
 
@@ -150,6 +154,8 @@ class Participant:
             self.ext_table.setdefault(uri, ext_id)
         if neg.MID_EXT in self.ext_table:
             self.transport.mid_ext_id = self.ext_table[neg.MID_EXT]
+        if neg.RID_EXT in self.ext_table:
+            self.transport.rid_ext_id = self.ext_table[neg.RID_EXT]
 
     def _may_publish(self, sec: neg.Section, source: Source | None) -> bool:
         if source is None or source not in self.publish:
@@ -166,12 +172,15 @@ class Participant:
             self._unpublish(sec)
             return
         assert sec.codec is not None and sec.source is not None
+        if track is not None and [t.rid for t in track.layers] != sec.rids:
+            self._unpublish(sec)  # simulcast turned on or off: a new track
+            track = None
         if track is None:
             track = self._new_track(sec)
             self.tracks[sec.mid] = track
             self.transport.mid_tracks[sec.mid] = track
             self.room.published(track)
-        if sec.ssrcs and track.ssrc != sec.ssrcs[0]:
+        if sec.ssrcs and not track.layers and track.ssrc != sec.ssrcs[0]:
             self.transport.inbound.pop(track.ssrc, None)
             track.ssrc = sec.ssrcs[0]
             self.transport.inbound[track.ssrc] = track
@@ -184,12 +193,16 @@ class Participant:
         track = Track(self.id, sec.source, codec, self.transport, self.room.tx, strip)
         track.publisher_extmap = dict(sec.extmap)
         track.allowed = self.allowed.get(sec.source, True)
+        if sec.rids:
+            track.add_layers(sec.rids, strip)
         return track
 
     def _unpublish(self, sec: neg.Section) -> None:
         track = self.tracks.pop(sec.mid, None)
         if track is not None:
-            self.transport.inbound.pop(track.ssrc, None)
+            for stream in [track, *track.layers]:
+                if self.transport.inbound.get(stream.ssrc) is stream:
+                    del self.transport.inbound[stream.ssrc]
             self.transport.mid_tracks.pop(sec.mid, None)
             track.close()
 
@@ -198,38 +211,44 @@ class Participant:
     def subscribe(self, track: Track) -> None:
         """Forward ``track`` to this participant in a free or new server m-section."""
         kind = track.codec.kind
-        sec = next((s for s in self._server_sections(kind) if s.send_ssrc == 0), None)
-        if sec is None:
-            sec = neg.Section(
-                mid=f"s{sum(s.by_server for s in self.sections)}", kind=kind, by_server=True
-            )
-            self.sections.append(sec)
+        sec = next((s for s in self._server_sections(kind) if s.mid not in self.downs), None)
+        if sec is None or not _fits(sec, track):
+            sec = self._new_slot(track)
+        self._switch(sec, track)
+
+    def _new_slot(self, template: Track) -> neg.Section:
+        """A new receive slot for ``template``'s kind and codec (offered to the client)."""
+        kind = template.codec.kind
+        sec = neg.Section(
+            mid=f"s{sum(s.by_server for s in self.sections)}", kind=kind, by_server=True
+        )
+        self.sections.append(sec)
         sec.send_ssrc = random.randrange(1, 1 << 32)
         sec.client_recv = True
-        sec.rejected = False
-        stream = track.owner + ("-screen" if track.source == "screen" else "")
-        sec.send_msid = (_token(stream), _token(f"{track.owner}-{track.source}"))
-        down = DownTrack(track, self.transport, sec.send_ssrc, track.codec.pt)
-        self.downs[sec.mid] = down
-        self.transport.outbound[sec.send_ssrc] = down
-        track.add(down)
+        sec.send_msid = (f"urok-{sec.mid}", f"urok-{sec.mid}")
+        self.slot_templates[sec.mid] = template
         if self.answered_once:  # else after the client's first offer: its numbering is known
-            self._assign_send(sec, down)
+            self._assign_slot(sec, template)
         self._schedule_offer()
+        return sec
 
-    def _assign_send(self, sec: neg.Section, down: DownTrack) -> None:
-        """Codec, payload types and header extension ids of a forwarded copy, in the
-        subscriber's numbering."""
-        track = down.track
-        pt = self._payload_type(track.codec)
-        c = track.codec
+    def _assign_slot(self, sec: neg.Section, template: Track) -> None:
+        """Codec, payload types and header extension ids of a slot, in the subscriber's
+        numbering (the slot keeps them: only tracks of that codec go there)."""
+        c = template.codec
+        pt = self._payload_type(c)
         sec.codec = neg.send_codec(Codec(pt, c.name, c.clock_rate, c.channels, c.fmtp), c.kind, pt)
         sec.rtx_pt = self._rtx_payload_type(pt) if c.kind == "video" else 0
         sec.rtx_ssrc = sec.rtx_ssrc or random.randrange(1, 1 << 32) if sec.rtx_pt else 0
-        sec.extmap, down.id_map = self._send_extmap(track)
-        down.pt = pt
+        sec.extmap = self._send_extmap(template)[0]
+
+    def _assign_send(self, sec: neg.Section, down: DownTrack) -> None:
+        """Negotiate the slot for the copy it shows, and number the copy the slot's way."""
+        self._assign_slot(sec, down.track)
+        down.pt = sec.codec.pt if sec.codec is not None else down.pt
+        down.id_map = self._send_extmap(down.track)[1]
         down.rtx_ssrc = sec.rtx_ssrc
-        track.invalidate()
+        down.track.invalidate()
 
     def unsubscribe(self, track: Track) -> None:
         """Empty the slot showing ``track``; the slot stays negotiated (no offer)."""
@@ -254,9 +273,11 @@ class Participant:
             free = [s for s in self._server_sections(kind) if s.mid not in self.downs]
             sec = next((s for s in free if _fits(s, track)), None)
             if sec is None:
-                self.subscribe(track)
-            else:
-                self._switch(sec, track)
+                sec = self._new_slot(track)
+                # every slot up to the cap at once: later joins only rewrite SSRCs
+                while len(self._server_sections(kind)) < cap:
+                    self._new_slot(track)
+            self._switch(sec, track)
             changed = True
         if changed and not self.needs_offer:
             self.emit(TracksChanged(self._track_infos()))
@@ -271,7 +292,7 @@ class Participant:
 
     def _switch(self, sec: neg.Section, track: Track) -> None:
         down = DownTrack(track, self.transport, sec.send_ssrc, track.codec.pt)
-        _continue(down, self.slot_ends.pop(sec.mid, None))
+        down.target_layer = self.room.initial_layer(self, track)
         if sec.codec is not None:
             down.pt = sec.codec.pt
             down.id_map = self._send_extmap(track)[1]
@@ -280,9 +301,10 @@ class Participant:
         down.active = sec.mid in self.accepted
         self.downs[sec.mid] = down
         self.transport.outbound[sec.send_ssrc] = down
-        track.add(down)
+        track.add(down)  # a simulcast group puts it on a layer
+        _continue(down, self.slot_ends.pop(sec.mid, None))
         if down.active:
-            track.request_keyframe()
+            down.stream.request_keyframe()
 
     def _server_sections(self, kind: str) -> list[neg.Section]:
         return [s for s in self.sections if s.by_server and s.kind == kind]
@@ -381,7 +403,7 @@ class Participant:
                 down.active = accepted
                 down.track.invalidate()
                 if accepted:
-                    down.track.request_keyframe()
+                    down.stream.request_keyframe()
         if self.needs_offer:
             self._schedule_offer()
 
@@ -459,23 +481,21 @@ def _fits(sec: neg.Section, track: Track) -> bool:
 
 def _last_sent(down: DownTrack) -> tuple[int, int] | None:
     """The sequence number and timestamp of the last packet this copy sent."""
-    track = down.track
-    packet = track.cached(track.last_forwarded) if track.last_forwarded is not None else None
-    if packet is None or track.last_forwarded is None:
-        return None
-    ts = struct.unpack_from("!I", packet, 4)[0]
-    return (track.last_forwarded + down.seq_offset) & 0xFFFF, (ts + down.ts_offset) & 0xFFFFFFFF
+    end = down.stream.last_sent(down)
+    return None if end is None else (end[0], end[1])
 
 
 def _continue(down: DownTrack, end: tuple[int, int] | None) -> None:
     """A slot's new source continues its numbering: next seq, timestamp one 20 ms step on."""
-    track = down.track
-    packet = track.cached(track.last_forwarded) if track.last_forwarded is not None else None
-    if end is None or packet is None or track.last_forwarded is None:
+    stream = down.stream
+    last = stream.last_forwarded
+    packet = stream.cached(last) if last is not None else None
+    if end is None or packet is None or last is None:
         return
     ts = struct.unpack_from("!I", packet, 4)[0]
-    down.seq_offset = (end[0] - track.last_forwarded) & 0xFFFF
-    down.ts_offset = (end[1] + track.codec.clock_rate // 50 - ts) & 0xFFFFFFFF
+    down.seq_offset = (end[0] - last) & 0xFFFF
+    down.ts_offset = (end[1] + stream.codec.clock_rate // 50 - ts) & 0xFFFFFFFF
+    stream.invalidate()
 
 
 def _token(text: str) -> str:

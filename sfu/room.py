@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sfu import layers
 from sfu import negotiation as neg
-from sfu.api import MediaSink, Speaking
+from sfu.api import MediaSink, PublishLayers, Speaking
 from sfu.forwarder import Track
 from sfu.participant import Participant
 from sfu.speakers import SpeakerDetector
@@ -18,6 +19,8 @@ from sfu.srtp import PacketBuffer
 logger = logging.getLogger(__name__)
 
 LAST_N = 25  # videos a subscriber receives at most
+PAUSE_AFTER_S = 3.0  # dynacast: a layer nobody received for this long is paused
+AUDIO_BPS = 40_000  # what a forwarded voice costs in the bandwidth budget
 
 
 class Room:
@@ -55,6 +58,92 @@ class Room:
         participant.receive("video", sorted(video, key=self._video_rank(participant)), self.last_n)
         audio.sort(key=lambda t: not t.audible)
         participant.receive("audio", audio, self.speakers.k + max(1, len(self.speakers.hosts)))
+        self.choose_layers(participant)
+
+    # ---- simulcast --------------------------------------------------------------------------
+
+    def initial_layer(self, participant: Participant, track: Track) -> int:
+        """The layer a new copy of ``track`` starts on (before the bandwidth check)."""
+        if not track.layers:
+            return -1
+        tiles = {(t.participant_id, t.source): t for t in participant.view}
+        videos = sum(d.track.codec.kind == "video" for d in participant.downs.values()) + 1
+        tile = tiles.get((track.owner, track.source))
+        return layers.for_tile(tile, len(track.layers), bool(participant.view), videos)
+
+    def choose_layers(self, participant: Participant) -> None:
+        """Each simulcast copy: the layer its tile needs, within the subscriber's estimate;
+        a switch happens at the target layer's next key frame."""
+        downs = [d for d in participant.downs.values() if d.track.layers]
+        if not downs:
+            return
+        tiles = {(t.participant_id, t.source): t for t in participant.view}
+        videos = sum(d.track.codec.kind == "video" for d in participant.downs.values())
+        wanted = [
+            layers.for_tile(
+                tiles.get((d.track.owner, d.track.source)),
+                len(d.track.layers),
+                bool(participant.view),
+                videos,
+            )
+            for d in downs
+        ]
+        budget = float(participant.transport.estimate_bps)
+        if budget:
+            fixed = sum(
+                d.track.bitrate_bps if d.track.codec.kind == "video" else AUDIO_BPS
+                for d in participant.downs.values()
+                if not d.track.layers
+            )
+            budget = max(1.0, budget - fixed)
+        rates = [[layer.bitrate_bps for layer in d.track.layers] for d in downs]
+        for down, layer in zip(downs, layers.fit(wanted, rates, budget), strict=True):
+            if layer != down.target_layer:
+                down.track.want_layer(down, layer)
+                self._dynacast(down.track, resume_only=True)
+
+    def _dynacast(self, track: Track, now: float = 0.0, resume_only: bool = False) -> None:
+        """Pause the layers nobody receives (after PAUSE_AFTER_S), resume one when wanted;
+        the lowest layer always runs, and the best one while a sink records or composes."""
+        wanted = {0}
+        if track.sinks:
+            wanted.add(len(track.layers) - 1)
+        for down in track.downtracks:
+            wanted.add(down.stream.layer_index if down.stream is not track else 0)
+            if down.target_layer >= 0:
+                wanted.add(down.target_layer)
+        changed = False
+        for layer in track.layers:
+            if layer.layer_index in wanted:
+                layer.unwanted_since = None
+                if layer.paused:
+                    layer.paused, changed = False, True
+            elif not resume_only:
+                if layer.unwanted_since is None:
+                    layer.unwanted_since = now
+                elif not layer.paused and now - layer.unwanted_since >= PAUSE_AFTER_S:
+                    layer.paused, changed = True, True
+        if changed:
+            owner = self.participants.get(track.owner)
+            if owner is not None and not owner.closed:
+                active = tuple(t.rid for t in track.layers if not t.paused)
+                owner.emit(PublishLayers(track.source, active))
+            for layer in track.layers:
+                if not layer.paused and layer.pending:
+                    layer.request_keyframe()
+
+    def periodic(self, now: float, dt: float) -> None:
+        """Once a second: bitrates, layer choice against fresh estimates, dynacast."""
+        for track in self.tracks:
+            track.measure(dt)
+            for layer in track.layers:
+                layer.measure(dt)
+        for participant in list(self.participants.values()):
+            if not participant.closed:
+                self.choose_layers(participant)
+        for track in self.tracks:
+            if track.layers:
+                self._dynacast(track, now)
 
     def _video_rank(self, participant: Participant) -> Callable[[Track], tuple[int, int]]:
         """Last-N order: host, screen share, recent speakers, the client's tiles, the rest."""

@@ -140,6 +140,56 @@ def vp8_keyframe(payload: bytes) -> bool:
     return bool(starts) and len(payload) > pos and not payload[pos] & 0x01
 
 
+Vp8Fields = tuple[bool, int, bool, int, int, int]
+
+
+def vp8_fields(packet: bytes | bytearray) -> Vp8Fields | None:
+    """Where a VP8 RTP packet's payload descriptor (RFC 7741 §4.2) keeps its picture id and
+    TL0PICIDX: (has picture id, picture id, 15-bit, TL0PICIDX or -1, id offset, TL0 offset);
+    None if the descriptor is cut short or absent."""
+    n = len(packet)
+    pos = header_length(packet, n)
+    if not pos or pos >= n or not packet[pos] & 0x80:
+        return None
+    if pos + 1 >= n:
+        return None
+    x = packet[pos + 1]
+    pos += 2
+    has_pid, pid, wide, pid_pos = False, 0, False, 0
+    if x & 0x80:
+        if pos >= n:
+            return None
+        has_pid, pid_pos = True, pos
+        if packet[pos] & 0x80:
+            if pos + 1 >= n:
+                return None
+            wide, pid = True, ((packet[pos] & 0x7F) << 8) | packet[pos + 1]
+            pos += 2
+        else:
+            pid = packet[pos] & 0x7F
+            pos += 1
+    tl0 = tl0_pos = -1
+    if x & 0x40:
+        if pos >= n:
+            return None
+        tl0, tl0_pos = packet[pos], pos
+    return has_pid, pid, wide, tl0, pid_pos, tl0_pos
+
+
+def write_vp8_fields(out: bytearray, fields: Vp8Fields, pid_offset: int, tl0_offset: int) -> None:
+    """Rewrite picture id and TL0PICIDX (located by :func:`vp8_fields`) by the given offsets."""
+    has_pid, pid, wide, tl0, pid_pos, tl0_pos = fields
+    if has_pid:
+        if wide:
+            value = (pid + pid_offset) & 0x7FFF
+            out[pid_pos] = 0x80 | (value >> 8)
+            out[pid_pos + 1] = value & 0xFF
+        else:
+            out[pid_pos] = (pid + pid_offset) & 0x7F
+    if tl0 >= 0:
+        out[tl0_pos] = (tl0 + tl0_offset) & 0xFF
+
+
 def h264_keyframe(payload: bytes) -> bool:
     """True if this H.264 RTP payload carries an IDR or SPS NAL unit (RFC 6184)."""
     if not payload:

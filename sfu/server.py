@@ -193,11 +193,14 @@ class SFU:
         return participant
 
     async def _periodic(self) -> None:
+        last = time.monotonic()
         while True:
             await asyncio.sleep(PERIODIC_S)
             now = time.monotonic()
+            dt, last = now - last, now
             for room in list(self.rooms.values()):
                 room.evaluate_speakers(now)
+                room.periodic(now, dt)
                 for participant in list(room.participants.values()):
                     participant.transport.periodic(now)
 

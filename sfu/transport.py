@@ -50,7 +50,9 @@ class Transport:
         self.outbound: dict[int, DownTrack] = {}
         self.mid_tracks: dict[str, Track] = {}
         self.mid_ext_id = 0
-        self.estimate_bps = 0  # the subscriber's REMB, for layer choice later
+        self.rid_ext_id = 0
+        self.estimate_bps = 0  # the subscriber's REMB: caps its simulcast layers
+        self.estimate_at = 0.0
         self.fraction_lost = 0
         self.on_ready: Callable[[], None] | None = None
         self._dtls = DtlsSession(cert, self._send_dtls)
@@ -154,8 +156,13 @@ class Transport:
         """An SSRC the SDP did not list: bind it by the mid header extension."""
         if not self.mid_ext_id:
             return None
-        value = rtp.extension_value(bytes(buf.view[:size]), self.mid_ext_id)
+        packet = bytes(buf.view[:size])
+        value = rtp.extension_value(packet, self.mid_ext_id)
         track = self.mid_tracks.get(value.decode(errors="replace")) if value else None
+        if track is not None and track.layers:  # simulcast: the rid names the layer
+            rid = rtp.extension_value(packet, self.rid_ext_id) if self.rid_ext_id else None
+            name = rid.decode(errors="replace") if rid else ""
+            track = next((t for t in track.layers if t.rid == name), None)
         if track is not None and track.ssrc == 0:
             track.ssrc = ssrc
             self.inbound[ssrc] = track
@@ -184,6 +191,7 @@ class Transport:
                 self._keyframe_wanted(ssrc)
         elif isinstance(item, rtcp.Remb):
             self.estimate_bps = item.bitrate
+            self.estimate_at = time.monotonic()
         elif isinstance(item, rtcp.SenderReport):
             track = self.inbound.get(item.ssrc)
             if track is not None:
@@ -197,7 +205,7 @@ class Transport:
         down = self.outbound.get(ssrc)
         if down is not None:
             self.counters["keyframe_requests_in"] += 1
-            down.track.request_keyframe()
+            down.stream.request_keyframe()
 
     # ---- outbound ---------------------------------------------------------------------------
 

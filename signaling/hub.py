@@ -286,7 +286,7 @@ def _ice(server: IceServer) -> m.IceServerInfo:
 
 
 def _media_message(event: MediaEvent) -> m.ServerMessage:
-    from sfu.api import IceCandidate, SdpOffer, Speaking, TracksChanged
+    from sfu.api import IceCandidate, PublishLayers, SdpOffer, Speaking, TracksChanged
 
     if isinstance(event, SdpOffer):
         return m.MediaOfferOut(sdp=event.sdp)
@@ -304,5 +304,7 @@ def _media_message(event: MediaEvent) -> m.ServerMessage:
                 for t in event.tracks
             )
         )
+    if isinstance(event, PublishLayers):
+        return m.PublishLayersOut(source=event.source, active=event.active)
     assert isinstance(event, Speaking)
     return m.SpeakingOut(dominant=event.dominant, speaking=event.speaking)

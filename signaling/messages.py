@@ -437,6 +437,11 @@ class SpeakingOut(ServerMsg, frozen=True, tag="speaking"):
     speaking: tuple[str, ...]
 
 
+class PublishLayersOut(ServerMsg, frozen=True, tag="publish_layers"):
+    source: Source
+    active: tuple[str, ...]
+
+
 ServerMessage = (
     Welcome
     | Waiting
@@ -465,6 +470,7 @@ ServerMessage = (
     | MediaCandidateOut
     | Tracks
     | SpeakingOut
+    | PublishLayersOut
 )
 
 _decoder = msgspec.json.Decoder(ClientMessage)

@@ -157,7 +157,10 @@ async def test_a_client_reoffer_without_changes_gets_no_extra_offer() -> None:
             await asyncio.sleep(0.3)
             assert bob.offers_answered == 1
             desc = sdp.parse(bob.pc.remoteDescription.sdp)
-            assert [m.direction for m in desc.media] == ["inactive", "sendonly", "sendonly"]
+            # bob's own section, then every receive slot at once: K + 1 audio, N video
+            slots = sfu.rooms[ROOM].speakers.k + 1 + sfu.last_n
+            assert [m.direction for m in desc.media] == ["inactive"] + ["sendonly"] * slots
+            assert sum(m.kind == "video" for m in desc.media) == sfu.last_n
         finally:
             await alice.close()
             await bob.close()
