@@ -24,6 +24,7 @@ VIEWER_TTL_S = 60.0
 MAX_QUESTIONS = 1000
 QUESTIONS_PER_10S = 3
 ViewerId = Annotated[str, Meta(pattern="^[A-Za-z0-9_-]{8,64}$")]
+AnswerText = Annotated[str, Meta(max_length=2000)]
 
 
 class Heartbeat(Struct, frozen=True, forbid_unknown_fields=True):
@@ -54,16 +55,21 @@ class Question(Struct, frozen=True):
     hidden: bool = False
     answered: bool = False
     pinned: bool = False
+    answer: str | None = None  # the hosts' written answer, shown under the question
 
 
 class QuestionPatch(Struct, frozen=True, forbid_unknown_fields=True):
+    """A host's change; ``answer`` sets the written answer (and ``answered``), "" removes it."""
+
     hidden: bool | None = None
     answered: bool | None = None
     pinned: bool | None = None
+    answer: AnswerText | None = None
 
 
 class QuestionList(Struct, frozen=True):
     questions: list[Question]
+    moderator: bool = False  # the caller may moderate: the list has hidden ones too
 
 
 def _key(room_id: str, part: str) -> str:
@@ -199,7 +205,7 @@ async def _all(request: web.Request, room_id: str) -> list[Question]:
 async def questions(request: web.Request) -> web.Response:
     record = await _broadcast(request)
     if _moderates(request, record):
-        resp = reply(QuestionList(questions=await _all(request, record.id)))
+        resp = reply(QuestionList(questions=await _all(request, record.id), moderator=True))
         resp.headers["Cache-Control"] = "private, no-store"
         return resp
     cache = request.app[QA_CACHE]
@@ -230,10 +236,20 @@ async def moderate(request: web.Request) -> web.Response:
         for other in await _all(request, record.id):
             if other.pinned and other.id != current.id:
                 await _save(request, record.id, msgspec.structs.replace(other, pinned=False))
-    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
-    updated = msgspec.structs.replace(current, **changes)
+    updated = msgspec.structs.replace(current, **_changes(body))
     await _save(request, record.id, updated)
     return reply(updated)
+
+
+def _changes(body: QuestionPatch) -> dict[str, object]:
+    changes: dict[str, object] = {
+        k: v for k, v in msgspec.structs.asdict(body).items() if v is not None
+    }
+    if body.answer is not None:
+        text = body.answer.strip()
+        changes["answer"] = text or None
+        changes.setdefault("answered", bool(text))
+    return changes
 
 
 QA_CACHE = web.AppKey("qa_cache", dict)

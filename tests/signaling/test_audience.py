@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from signaling import auth
 from tests.signaling.conftest import Urok
 
 
@@ -105,3 +106,70 @@ async def test_question_rate_limit_and_bad_bodies(urok: Urok) -> None:
     assert (await urok.client.post(path, data="{", headers=parent)).status == 400
     forged = _bearer("eyJ.forged.token")
     assert (await urok.client.post(path, json={"text": "x"}, headers=forged)).status == 401
+
+
+async def test_written_answers_and_the_moderator_flag(urok: Urok) -> None:
+    bid = await _broadcast(urok)
+    path = f"/api/broadcasts/{bid}/questions"
+    parent = _bearer(urok.token("Ольга", "parent"))
+    asked = await (
+        await urok.client.post(path, json={"text": "Когда каникулы?"}, headers=parent)
+    ).json()
+    assert asked["answer"] is None and asked["answered"] is False
+    host = _bearer(urok.token("Завуч", "teacher", room=bid))
+    resp = await urok.client.patch(
+        f"{path}/{asked['id']}", json={"answer": "  С <b>25 мая</b>.  "}, headers=host
+    )
+    assert resp.status == 200
+    answered = await resp.json()
+    assert (answered["answer"], answered["answered"]) == ("С <b>25 мая</b>.", True)
+    public = await (await urok.client.get(path, headers=parent)).json()
+    assert public["moderator"] is False
+    assert [(q["answer"], q["answered"]) for q in public["questions"]] == [
+        ("С <b>25 мая</b>.", True)
+    ]
+    mine = await urok.client.get(path, headers=host)
+    assert mine.headers["Cache-Control"] == "private, no-store"
+    assert (await mine.json())["moderator"] is True
+    too_long = await urok.client.patch(
+        f"{path}/{asked['id']}", json={"answer": "я" * 2001}, headers=host
+    )
+    assert too_long.status == 400
+    unknown = await urok.client.patch(f"{path}/{asked['id']}", json={"text": "x"}, headers=host)
+    assert unknown.status == 400
+    removed = await urok.client.patch(f"{path}/{asked['id']}", json={"answer": ""}, headers=host)
+    assert ((await removed.json())["answer"], (await removed.json())["answered"]) == (None, False)
+
+
+async def test_refused_patches_change_nothing(urok: Urok) -> None:
+    bid = await _broadcast(urok)
+    path = f"/api/broadcasts/{bid}/questions"
+    parent = _bearer(urok.token("Ольга", "parent"))
+    asked = await (await urok.client.post(path, json={"text": "Вопрос"}, headers=parent)).json()
+    before = await (await urok.client.get(path, headers=urok.api)).json()
+    no_moderate = auth.Grants(moderate=False)
+    refused = {
+        "guest": {},
+        "forged": _bearer("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged"),
+        "other secret": _bearer(
+            auth.mint("another-secret-0123456789abcdef0123", user_id="t", name="T", role="teacher")
+        ),
+        "student": _bearer(urok.token("Ученик", "student", room=bid)),
+        "parent": parent,
+        "other school": _bearer(urok.token("Чужой", "teacher", org="school2")),
+        "other room": _bearer(urok.token("Учитель", "teacher", room="another-room")),
+        "no grant": _bearer(urok.token("Учитель", "teacher", room=bid, grants=no_moderate)),
+        "wrong api key": _bearer("not-the-api-key"),
+    }
+    patch = {"hidden": True, "pinned": True, "answer": "взлом"}
+    for who, headers in refused.items():
+        resp = await urok.client.patch(f"{path}/{asked['id']}", json=patch, headers=headers)
+        assert resp.status == 403, who
+        assert (await resp.json())["error"]["code"] == "not_allowed", who
+        listed = await (await urok.client.get(path, headers=headers)).json()
+        assert listed["moderator"] is False, who
+    assert await (await urok.client.get(path, headers=urok.api)).json() == before
+    public = await (await urok.client.get(path)).json()
+    assert [(q["hidden"], q["pinned"], q["answer"]) for q in public["questions"]] == [
+        (False, False, None)
+    ]
