@@ -1,10 +1,12 @@
 // The broadcast viewer page (/b/{id}): plays the composite HLS with hls.js — live while on air,
 // and the recording from the start at the same link after the end. Viewers are counted by a
-// heartbeat over HTTP; no signaling connection. All text comes from the catalogues.
+// heartbeat over HTTP; no signaling connection. Q&A (and its moderation by hosts) is qa.js.
+// All text comes from the catalogues.
 
 import Hls from "/static/node_modules/hls.js/dist/hls.mjs";
-import { $, clear, h } from "./dom.js";
+import { $ } from "./dom.js";
 import { clock, localize, pickLanguage, setLanguage, t } from "./i18n/index.js";
+import { QuestionBoard } from "./qa.js";
 
 const HEARTBEAT_MS = 20000;
 const POLL_MS = 5000;
@@ -26,6 +28,7 @@ function viewerId() {
 let shown = null;
 /** @type {Hls | null} */
 let hls = null;
+const board = new QuestionBoard(roomId, token);
 
 function headers() {
   /** @type {Record<string, string>} */
@@ -104,41 +107,6 @@ async function poll() {
   }
 }
 
-/** The public Q&A (hidden ones left out by the server), pinned first; text is never HTML. */
-async function loadQuestions() {
-  const resp = await fetch(`/api/broadcasts/${encodeURIComponent(roomId)}/questions`);
-  if (!resp.ok) return;
-  const { questions } = await resp.json();
-  questions.sort((a, b) => Number(b.pinned) - Number(a.pinned) || a.at - b.at);
-  const list = $("qa-list");
-  clear(list);
-  for (const q of questions) {
-    const marks = [q.pinned ? t("qa.pinned") : "", q.answered ? t("qa.answered") : ""].filter(Boolean);
-    list.append(
-      h("li", {}, h("strong", {}, q.name), h("span", {}, ` ${q.text}`), marks.length ? h("em", {}, ` (${marks.join(", ")})`) : ""),
-    );
-  }
-}
-
-async function ask(event) {
-  event.preventDefault();
-  const text = /** @type {HTMLTextAreaElement} */ ($("qa-text"));
-  const kind = /** @type {HTMLSelectElement} */ ($("qa-kind")).value;
-  const resp = await fetch(`/api/broadcasts/${encodeURIComponent(roomId)}/questions`, {
-    method: "POST",
-    headers: headers(),
-    body: JSON.stringify({ text: text.value, kind }),
-  });
-  if (resp.ok) {
-    text.value = "";
-    $("qa-status").textContent = "";
-    loadQuestions();
-  } else {
-    const body = await resp.json().catch(() => ({ error: { code: String(resp.status) } }));
-    $("qa-status").textContent = t("qa.failed", { code: body.error.code });
-  }
-}
-
 async function start() {
   setLanguage(pickLanguage());
   const select = /** @type {HTMLSelectElement} */ ($("lang-select"));
@@ -146,14 +114,11 @@ async function start() {
   select.addEventListener("change", () => {
     setLanguage(select.value, true);
     localize(document);
+    board.redraw();
     if (shown) poll();
   });
-  $("qa-form").hidden = !token;
-  $("qa-guest").hidden = Boolean(token);
-  $("qa-form").addEventListener("submit", ask);
   if (!(await heartbeat().catch(() => false))) return;
-  loadQuestions();
-  setInterval(loadQuestions, 3000);
+  board.start();
   setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_MS);
   setInterval(poll, POLL_MS);
 }
