@@ -305,10 +305,13 @@ class Track:
         )
 
     def measure(self, dt: float) -> None:
-        """Once a second: this stream's bitrate (bits/s, smoothed)."""
+        """Once a second: this stream's bitrate (bits/s, smoothed). A stream that sent nothing
+        (paused, or stalled) keeps its last rate: that is what resuming it would cost."""
         sent = self.stats.bytes - self._bytes_prior
         self._bytes_prior = self.stats.bytes
-        rate = sent * 8 / dt if dt > 0 else 0.0
+        if sent <= 0 or dt <= 0:
+            return
+        rate = sent * 8 / dt
         self.bitrate_bps = rate if not self.bitrate_bps else 0.5 * (self.bitrate_bps + rate)
 
     # ---- subscribers ------------------------------------------------------------------------
@@ -528,6 +531,8 @@ class Track:
             return any([t.request_keyframe() for t in used or self.layers[-1:]])
         now = time.monotonic()
         if self.codec.kind != "video" or now - self._last_keyframe_request < KEYFRAME_INTERVAL_S:
+            return False
+        if not self.ssrc:  # not heard from yet: its first packets will start a stream anyway
             return False
         self._last_keyframe_request = now
         self.keyframe_requests_sent += 1

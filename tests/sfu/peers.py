@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from sfu import aiortc_hook, rtcp, sdp
-from sfu.api import MediaEvent, SdpOffer, Source, Speaking, TracksChanged
+from sfu.api import MediaEvent, PublishLayers, SdpOffer, Source, Speaking, TracksChanged
 from sfu.server import SFU
 
 ROOM = "room"
@@ -53,6 +53,7 @@ class Peer:
         self.received = Received()
         self.tracks: TracksChanged | None = None
         self.speaking: list[Speaking] = []
+        self.layers: list[PublishLayers] = []
         self.offers_answered = 0
         self.offers_failed = 0
         self.drop_every = 0  # lose every n-th arriving packet once (its retransmission passes)
@@ -148,6 +149,8 @@ class Peer:
                 self.tracks = event
             elif isinstance(event, Speaking):
                 self.speaking.append(event)
+            elif isinstance(event, PublishLayers):
+                self.layers.append(event)
             elif isinstance(event, SdpOffer):
                 try:
                     await self._answer(event.sdp)
