@@ -111,10 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", type=int, help="mics sending loud levels (default 1)")
     p.add_argument("--tiles", type=int, help="thumbnail tiles each participant reports (25)")
     p.add_argument("--screen", action="store_true", default=None, help="the host shares a screen")
-    p.add_argument("--simulcast", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--simulcast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="cameras send l/m/h layers by rid (default) or one layer",
+    )
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of media before measuring")
-    p.add_argument("--profile", choices=sorted(PROFILES))
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="lesson300: 300 participants, the host's camera + screen + mic, 30 more cameras, "
+        "3 speakers, 25 tiles each",
+    )
     p.add_argument("--scale", type=float, default=1.0, help="0 < F <= 1: scale the profile down")
     p.add_argument("--url", help="an existing server (http://host:port); needs --secret, --api-key")
     p.add_argument("--secret", help="the server's token secret (with --url)")

@@ -210,7 +210,7 @@ class OutStream:
         self.ready = packets
 
     def _frame_payloads(self) -> list[bytes]:
-        key = self.due >= self._next_key or (
+        key = self.due >= self._next_key - 1e-3 or (
             self.key_wanted and self.due - self._last_key >= KEYFRAME_ON_PLI_S
         )
         if key:

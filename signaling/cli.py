@@ -1,4 +1,4 @@
-"""The `urok` command: `urok serve`, `urok token`."""
+"""The `urok` command: `urok serve`, `urok token`, `urok loadtest` (bench/loadtest.py)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--org")
     token.add_argument("--group")
     token.add_argument("--ttl", type=int, default=6 * 3600, help="seconds")
+    loadtest = sub.add_parser(
+        "loadtest",
+        help="join synthetic participants to one room and measure (urok loadtest --help)",
+        add_help=False,
+    )
+    loadtest.add_argument("options", nargs="*", help="see urok loadtest --help")
     return parser
 
 
@@ -54,6 +60,11 @@ def _settings(args: argparse.Namespace, keys: tuple[str, ...]) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["loadtest"]:  # its own options (bench/loadtest.py), imported only here
+        from bench.loadtest import main as loadtest
+
+        return loadtest(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
