@@ -54,6 +54,7 @@ class Participant:
         self.accepted: set[str] = set()  # server mids the client's last answer receives on
         self.slot_ends: dict[str, tuple[int, int]] = {}  # empty slot -> last seq, ts sent
         self.slot_templates: dict[str, Track] = {}  # slot -> the track its codec came from
+        self.congested_until = 0.0  # simulcast: layers fit the REMB estimate until then
         self.session_id = neg.new_session_id()
         self.version = 0
         self.remote_ufrag: str | None = None

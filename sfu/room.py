@@ -6,6 +6,7 @@ video with last-N).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from sfu import layers
@@ -21,6 +22,10 @@ logger = logging.getLogger(__name__)
 LAST_N = 25  # videos a subscriber receives at most
 PAUSE_AFTER_S = 3.0  # dynacast: a layer nobody received for this long is paused
 AUDIO_BPS = 40_000  # what a forwarded voice costs in the bandwidth budget
+CONGESTED_SHARE = 0.9  # a REMB below this share of what a subscriber receives: congested
+LOSS_CONGESTED = 25  # RR fraction lost (of 256, ~10 %) that counts as congestion
+FALL_RECENT_S = 2.0  # a REMB decrease this recent, with the estimate below what it gets
+CONGESTION_HOLD_S = 15.0  # after congestion, layers stay within the estimate this long
 
 
 class Room:
@@ -88,7 +93,7 @@ class Room:
             )
             for d in downs
         ]
-        budget = float(participant.transport.estimate_bps)
+        budget = self._budget(participant)
         if budget:
             fixed = sum(
                 d.track.bitrate_bps if d.track.codec.kind == "video" else AUDIO_BPS
@@ -101,6 +106,27 @@ class Room:
             if layer != down.target_layer:
                 down.track.want_layer(down, layer)
                 self._dynacast(down.track, resume_only=True)
+
+    def _budget(self, participant: Participant) -> float:
+        """The subscriber's bandwidth cap (0: none). Its REMB comes from a receive-side
+        estimator that never reports much above what it already receives (no probing here),
+        so it cannot say how much more would fit: it caps only when it falls below what the
+        subscriber receives now and has just fallen (at the start it only rises: ramp-up, not
+        congestion), or RR loss passes LOSS_CONGESTED; then the cap holds for
+        CONGESTION_HOLD_S before the layers the tiles need are tried again."""
+        transport = participant.transport
+        estimate = float(transport.estimate_bps)
+        now = time.monotonic()
+        if estimate:
+            receiving = sum(
+                d.stream.bitrate_bps if d.track.codec.kind == "video" else AUDIO_BPS
+                for d in participant.downs.values()
+            )
+            falling = now - transport.estimate_fell_at < FALL_RECENT_S
+            below = estimate < CONGESTED_SHARE * receiving
+            if (below and falling) or transport.fraction_lost > LOSS_CONGESTED:
+                participant.congested_until = now + CONGESTION_HOLD_S
+        return estimate if now < participant.congested_until else 0.0
 
     def _dynacast(self, track: Track, now: float = 0.0, resume_only: bool = False) -> None:
         """Pause the layers nobody receives (after PAUSE_AFTER_S), resume one when wanted;

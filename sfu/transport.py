@@ -52,7 +52,7 @@ class Transport:
         self.mid_ext_id = 0
         self.rid_ext_id = 0
         self.estimate_bps = 0  # the subscriber's REMB: caps its simulcast layers
-        self.estimate_at = 0.0
+        self.estimate_fell_at = -1e9  # when the REMB last went down (congestion, not ramp-up)
         self.fraction_lost = 0
         self.on_ready: Callable[[], None] | None = None
         self._dtls = DtlsSession(cert, self._send_dtls)
@@ -190,8 +190,9 @@ class Transport:
             for ssrc in item.media_ssrcs:
                 self._keyframe_wanted(ssrc)
         elif isinstance(item, rtcp.Remb):
+            if item.bitrate < self.estimate_bps:
+                self.estimate_fell_at = time.monotonic()
             self.estimate_bps = item.bitrate
-            self.estimate_at = time.monotonic()
         elif isinstance(item, rtcp.SenderReport):
             track = self.inbound.get(item.ssrc)
             if track is not None:

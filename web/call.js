@@ -22,6 +22,9 @@ export class Call {
     this.client = client;
     this.state = client.state;
     this.grid = new Grid(this.state, () => client.media);
+    this.grid.onView = (tiles) => {
+      client.conn?.view(tiles).catch(() => {}); // a refusal changes nothing on the page
+    };
     this.people = new People(client);
     /** @type {"people"|"chat"|null} */
     this.panel = null;
@@ -107,6 +110,7 @@ export class Call {
     const title = this.state.room?.title || "";
     $("room-title").textContent = title || "urok";
     document.title = title ? `${title} — urok` : "urok";
+    this.grid.sentView = ""; // a new connection: tell the server what is on the page again
     this.grid.render();
     this.renderToolbar();
     this.renderHand();

@@ -8,6 +8,7 @@ import { icon } from "./icons.js";
 /** @typedef {import("./protocol.js").ParticipantInfo} ParticipantInfo */
 /** @typedef {import("./state.js").RoomState} RoomState */
 /** @typedef {import("./media.js").Media} Media */
+/** @typedef {{participant: string, source: string, width: number, height: number}} ViewTile */
 
 const STRIP_TILE_PX = 200; // the min tile width of the strip under a main picture (12em)
 
@@ -87,8 +88,11 @@ export class Grid {
     this.page = 0;
     this.speakerView = false;
     this.frame = 0;
-    /** What the viewer looks at, for the SFU's layer choice: [{participant, width, height}]. */
-    this.view = { page: 0, tiles: /** @type {object[]} */ ([]) };
+    /** What the viewer looks at, for the SFU's layer choice: [{participant, source, width, height}]. */
+    this.view = { page: 0, tiles: /** @type {ViewTile[]} */ ([]) };
+    /** Called with the tiles when they change (the call sends them to the server as "view"). */
+    this.onView = (/** @type {ViewTile[]} */ _tiles) => {};
+    this.sentView = "";
     const later = () => this.schedule();
     for (const type of ["reset", "left", "tracks"]) state.addEventListener(type, later);
     state.addEventListener("speaking", () => this.speakingChanged());
@@ -127,7 +131,10 @@ export class Grid {
       tile.el.classList.toggle("speaking", on);
       tile.el.classList.toggle("dominant", on && this.state.dominant === tile.id);
     }
-    if (this.speakerView) this.renderMain();
+    if (this.speakerView) {
+      this.renderMain();
+      this.measure();
+    }
   }
 
   /** @param {number} step */
@@ -235,16 +242,29 @@ export class Grid {
     return host ? host.id : null;
   }
 
-  /** Record the size of every visible tile (the SFU picks a layer to fit). */
+  /** Record the size of every visible tile and tell the server when it changed (the SFU
+   * forwards what is on the page, each video in the simulcast layer its size needs). */
   measure() {
-    this.view = {
-      page: this.page,
-      tiles: [...this.tiles.values()].map((tile) => ({
-        participant: tile.id,
-        width: tile.el.clientWidth,
-        height: tile.el.clientHeight,
-      })),
-    };
+    const you = this.state.you?.id;
+    /** @type {ViewTile[]} */
+    const tiles = [];
+    const key = this.main.hidden ? "" : this.main.dataset.key || "";
+    if (key) {
+      const [participant, source] = key.split(":");
+      if (participant !== you) {
+        tiles.push({ participant, source, width: this.main.clientWidth, height: this.main.clientHeight });
+      }
+    }
+    for (const tile of this.tiles.values()) {
+      if (tile.id === you || tiles.some((v) => v.participant === tile.id && v.source === "camera")) continue;
+      tiles.push({ participant: tile.id, source: "camera", width: tile.el.clientWidth, height: tile.el.clientHeight });
+    }
+    this.view = { page: this.page, tiles: tiles.slice(0, 100) };
+    const text = JSON.stringify(this.view.tiles);
+    if (text !== this.sentView) {
+      this.sentView = text;
+      this.onView(this.view.tiles);
+    }
   }
 
   /** Attach streams again after the media layer changed. */

@@ -7,10 +7,18 @@
 /** @typedef {import("./protocol.js").Source} Source */
 /** @typedef {import("./state.js").RoomState} RoomState */
 
+/** Camera simulcast, low to high (the SFU reads a=simulcast in this order): a quarter, a half
+ * and the full picture, each capped so a class of thumbnails costs little. */
+export const SIMULCAST = [
+  { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
 /** Camera and microphone constraints; deviceId empty means the default device. */
 export function constraints(camId = "", micId = "") {
   return {
-    video: camId ? { deviceId: { exact: camId } } : { width: 640, height: 360 },
+    video: camId ? { deviceId: { exact: camId }, width: 1280, height: 720 } : { width: 1280, height: 720 },
     audio: micId ? { deviceId: { exact: micId } } : true,
   };
 }
@@ -56,8 +64,32 @@ export class Media extends EventTarget {
     this.queue = Promise.resolve();
     this.onServerOffer = (/** @type {any} */ e) => this.enqueue(() => this.answer(e.detail.sdp));
     this.onServerCandidate = (/** @type {any} */ e) => this.addCandidate(e.detail);
+    this.onPublishLayers = (/** @type {any} */ e) => this.setLayers(e.detail.source, e.detail.active);
     conn.addEventListener("media_offer", this.onServerOffer);
     conn.addEventListener("media_candidate", this.onServerCandidate);
+    conn.addEventListener("publish_layers", this.onPublishLayers);
+    /** The camera goes out in three layers (the SFU sends each viewer the one its tile needs). */
+    this.simulcast = true;
+  }
+
+  /**
+   * Dynacast: encode only the camera layers someone receives (the server says which).
+   * @param {Source} source @param {string[]} active
+   */
+  async setLayers(source, active) {
+    const sender = this.senders.get(source);
+    if (!sender) return;
+    const params = sender.getParameters();
+    if (!params.encodings || params.encodings.length < 2) return;
+    let changed = false;
+    for (const enc of params.encodings) {
+      const on = !enc.rid || active.includes(enc.rid);
+      if (enc.active !== on) {
+        enc.active = on;
+        changed = true;
+      }
+    }
+    if (changed) await sender.setParameters(params).catch((err) => console.warn("layers:", err));
   }
 
   changed() {
@@ -95,7 +127,10 @@ export class Media extends EventTarget {
     };
     for (const [source, kind] of /** @type {const} */ ([["mic", "audio"], ["camera", "video"]])) {
       const track = this.localTrack(kind) || null;
-      const tr = pc.addTransceiver(track || kind, { direction: "sendonly", streams: [this.local] });
+      /** @type {RTCRtpTransceiverInit} */
+      const init = { direction: "sendonly", streams: [this.local] };
+      if (kind === "video" && this.simulcast) init.sendEncodings = SIMULCAST.map((e) => ({ ...e }));
+      const tr = pc.addTransceiver(track || kind, init);
       this.senders.set(source, tr.sender);
     }
     const shared = this.screen?.getVideoTracks()[0];
@@ -271,6 +306,7 @@ export class Media extends EventTarget {
   close(devices = false) {
     this.conn.removeEventListener("media_offer", this.onServerOffer);
     this.conn.removeEventListener("media_candidate", this.onServerCandidate);
+    this.conn.removeEventListener("publish_layers", this.onPublishLayers);
     this.pc?.close();
     this.pc = null;
     this.remote.clear();

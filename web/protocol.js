@@ -107,6 +107,7 @@ export const EVENTS = [
   "hand_lowered", "unmute_requested", "room_changed", "removed", "room_ended",
   "recording_problem", "chat_message",
   "chat_deleted", "chat_pinned", "media_offer", "media_candidate", "tracks", "speaking",
+  "publish_layers",
 ];
 
 /** The WebSocket URL of the server that served this page. */

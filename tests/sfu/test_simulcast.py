@@ -157,9 +157,9 @@ async def test_a_bandwidth_cap_lowers_the_layer_and_unwatched_layers_pause() -> 
             await pub.frames(4, key=(0, 1, 2))
             await wait_for(lambda: any(vp8_view(p)[3] == 2 for p in bob.received.from_ssrc(ssrc)))
 
-            # bob's estimate: 50 kbit/s, less than what layer m measures (~60 kbit/s here)
-            remb = rtcp.remb(0x5EED, 50_000, [ssrc])
-            await bob.send(remb)
+            # bob's estimate falls to 50 kbit/s, less than what layer m measures (~60 kbit/s)
+            await bob.send(rtcp.remb(0x5EED, 2_000_000, [ssrc]))
+            await bob.send(rtcp.remb(0x5EED, 50_000, [ssrc]))
             await wait_for(lambda: sfu.rooms[ROOM].participants["bob"].transport.estimate_bps)
             down = next(iter(sfu.rooms[ROOM].participants["bob"].downs.values()))
             for _ in range(40):  # the once-a-second check lowers the target; a key frame on l
