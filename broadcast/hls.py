@@ -2,7 +2,9 @@
 
 The encoder thread pushes fragments in; HTTP handlers read playlist text and segment bytes out.
 Only a sliding window is kept in memory (flat memory for hours); every segment also goes to the
-:class:`~recordings.writer.RecordingWriter`, which is the recording (issue 7).
+:class:`~recordings.writer.RecordingWriter`, which is the recording (issue 7). With a recording
+the playlist lists a longer window (the older segments are served from the recording), and each
+update also renders the playlist delta update (``_HLS_skip=YES``, RFC 8216bis §6.2.5.1).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class LiveSegment:
     seq: int
     start: float
     parts: list[Part] = field(default_factory=list)
-    data: bytes | None = None
+    data: bytes | None = None  # None once it left the memory window (or while being built)
+    stored: bool = False  # written to the recording: servable from there after leaving memory
 
     def frames(self) -> int:
         return sum(p.frames for p in self.parts)
@@ -51,17 +54,31 @@ class LiveSegment:
 
 @dataclass(frozen=True)
 class HlsTiming:
-    """Frame rate, frames per segment, nominal part length, live window (segments)."""
+    """Frame rate, frames per segment, nominal part length, and the windows (in segments):
+    ``window`` segments' bytes stay in memory (and are all a playlist lists without a
+    recording); with a recording the playlist lists ``recorded_window`` segments, the older ones
+    served from the recording — a minute to seek back, and long enough for delta updates to
+    leave something out."""
 
     fps: int = 30
     segment_frames: int = 60
     part_target: float = 0.5
     window: int = 6
     parts_kept: int = 3
+    recorded_window: int = 30
 
     @property
     def segment_seconds(self) -> float:
         return self.segment_frames / self.fps
+
+    @property
+    def target_duration(self) -> int:
+        return max(1, round(self.segment_seconds))
+
+    @property
+    def skip_boundary(self) -> float:
+        """CAN-SKIP-UNTIL: the least the spec allows, six target durations."""
+        return 6.0 * self.target_duration
 
 
 class LiveRendition:
@@ -87,6 +104,8 @@ class LiveRendition:
         self.init: bytes | None = None
         self.codecs = "avc1.64001f,mp4a.40.2"
         self.playlist = ""
+        self.delta = ""  # the playlist delta update (_HLS_skip=YES); the playlist when none
+        self.skipped = 0  # media segments the delta leaves out
 
     # --- encoder thread side -------------------------------------------------------------
     def on_init(self, init: bytes, codecs: str) -> None:
@@ -144,13 +163,20 @@ class LiveRendition:
             return
         duration = seg.frames() / self.timing.fps
         record = SegmentRecord(seg.seq, round(duration, 6), len(seg.data), seg.start)
-        self._writer.write_segment(self.spec.name, record, seg.data)
+        seg.stored = self._writer.write_segment(self.spec.name, record, seg.data)
+
+    def _listed_max(self) -> int:
+        t = self.timing
+        return max(t.window, t.recorded_window) if self._writer is not None else t.window
 
     def _trim(self) -> None:
-        keep = self.timing.window + 2  # a client may still fetch what just left the window
-        while len(self._segments) > keep:
+        in_memory = self.timing.window + 2  # a client may still fetch what just left the window
+        while len(self._segments) > max(in_memory, self._listed_max()):
             self._segments.popitem(last=False)
-        for seg in list(self._segments.values())[: -self.timing.parts_kept]:
+        held = list(self._segments.values())
+        for seg in held[:-in_memory]:
+            seg.data = None  # the recording serves it now; the counts stay for the playlist
+        for seg in held[: -self.timing.parts_kept]:
             seg.parts = [Part(b"", p.frames) for p in seg.parts]  # keep counts, drop bytes
 
     # --- reader side (any thread) ----------------------------------------------------------
@@ -210,33 +236,70 @@ class LiveRendition:
         )
 
     # --- playlist text ---------------------------------------------------------------------
+    def _listed(self) -> list[LiveSegment]:
+        """The segments the playlist lists: the newest ones that can still be served, from
+        memory or from the recording (a contiguous run: a segment that failed to be written
+        ends it once it has left memory)."""
+        listed: list[LiveSegment] = []
+        for seg in reversed(self._segments.values()):
+            if len(listed) == self._listed_max() or (seg.data is None and not seg.stored):
+                break
+            listed.append(seg)
+        return listed[::-1]
+
     def _render(self) -> None:
+        """Render the playlist and its delta update, once per change (never per request)."""
         t = self.timing
-        segments = list(self._segments.values())[-t.window :]
+        segments = self._listed()
         first = segments[0].seq if segments else (self._current.seq if self._current else 0)
-        lines = [
+        control = f"CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={t.skip_boundary:.1f}"
+        head = [
             "#EXTM3U",
             "#EXT-X-VERSION:9",
-            f"#EXT-X-TARGETDURATION:{max(1, round(t.segment_seconds))}",
+            f"#EXT-X-TARGETDURATION:{t.target_duration}",
             f"#EXT-X-MEDIA-SEQUENCE:{first}",
-            f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={3 * t.part_target:.3f}",
+            f"#EXT-X-SERVER-CONTROL:{control},PART-HOLD-BACK={3 * t.part_target:.3f}",
             f"#EXT-X-PART-INF:PART-TARGET={t.part_target:.3f}",
             "#EXT-X-INDEPENDENT-SEGMENTS",
             f'#EXT-X-MAP:URI="{INIT}"',
         ]
         with_parts = {s.seq for s in segments[-t.parts_kept + 1 :]} if t.parts_kept > 1 else set()
-        for seg in segments:
-            if seg.seq in with_parts:
-                lines.extend(self._part_lines(seg))
-            lines.append(f"#EXTINF:{seg.frames() / t.fps:.5f},")
-            lines.append(segment_name(seg.seq))
+        blocks = [self._segment_lines(seg, seg.seq in with_parts) for seg in segments]
+        tail: list[str] = []
         if self._current is not None and not self._ended:
-            lines.extend(self._part_lines(self._current))
+            tail.extend(self._part_lines(self._current))
             seq, index = self._upcoming(self._current)
-            lines.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{part_name(seq, index)}"')
+            tail.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{part_name(seq, index)}"')
         if self._ended:
-            lines.append("#EXT-X-ENDLIST")
-        self.playlist = "\n".join(lines) + "\n"
+            tail.append("#EXT-X-ENDLIST")
+        self.playlist = _text(head, *blocks, tail)
+        self.skipped = self._skippable(segments)
+        if self.skipped == 0:  # nothing to leave out: the delta update is the playlist itself
+            self.delta = self.playlist
+        else:
+            skip = [f"#EXT-X-SKIP:SKIPPED-SEGMENTS={self.skipped}"]
+            self.delta = _text(head, skip, *blocks[self.skipped :], tail)
+
+    def _skippable(self, segments: list[LiveSegment]) -> int:
+        """How many leading segments a delta update leaves out: those that end at least the
+        Skip Boundary before the end of the playlist (its last part). Counted in frames, so
+        no rounding decides; a segment straddling the boundary stays."""
+        boundary = round(self.timing.skip_boundary * self.timing.fps)
+        current = self._current.frames() if self._current and not self._ended else 0
+        remaining = sum(seg.frames() for seg in segments) + current  # from a segment's start
+        skipped = 0
+        for seg in segments:
+            remaining -= seg.frames()  # now: from this segment's end to the playlist's end
+            if remaining < boundary:
+                break
+            skipped += 1
+        return skipped
+
+    def _segment_lines(self, seg: LiveSegment, with_parts: bool) -> list[str]:
+        lines = self._part_lines(seg) if with_parts else []
+        lines.append(f"#EXTINF:{seg.frames() / self.timing.fps:.5f},")
+        lines.append(segment_name(seg.seq))
+        return lines
 
     def _part_lines(self, seg: LiveSegment) -> list[str]:
         lines = []
@@ -245,6 +308,10 @@ class LiveRendition:
             duration = part.frames / self.timing.fps
             lines.append(f'#EXT-X-PART:DURATION={duration:.5f},URI="{part_name(seg.seq, i)}"{flag}')
         return lines
+
+
+def _text(*groups: list[str]) -> str:
+    return "\n".join(line for group in groups for line in group) + "\n"
 
 
 class LiveOutput:

@@ -1,7 +1,8 @@
 """HTTP serving of broadcasts: live from memory, ended ones from the recording, same link.
 
 Routes (prefix ``/hls/{broadcast_id}``): ``master.m3u8``; ``{rendition}/playlist.m3u8`` (LL-HLS
-blocking reload with ``_HLS_msn`` / ``_HLS_part``); ``{rendition}/init.mp4``;
+blocking reload with ``_HLS_msn`` / ``_HLS_part``, delta updates with ``_HLS_skip=YES``);
+``{rendition}/init.mp4``;
 ``{rendition}/seg_000001.m4s``; ``{rendition}/seg_000001.p2.m4s`` (parts). Playlists are short-lived
 in caches, media files immutable, so an nginx edge or a CDN takes the fan-out.
 """
@@ -120,8 +121,10 @@ async def _live_media(
     request: web.Request, output: LiveOutput, live: LiveRendition, name: str
 ) -> web.StreamResponse:
     if name == PLAYLIST:
+        delta = _wants_delta(request)
         await _block_for(request, output, live)
-        return _reply(live.playlist, PLAYLIST_TYPE, LIVE_PLAYLIST_CACHE)
+        # the delta is its own URL (the query differs), so it caches like the playlist
+        return _reply(live.delta if delta else live.playlist, PLAYLIST_TYPE, LIVE_PLAYLIST_CACHE)
     if name == INIT:
         if live.init is None:
             raise _not_found()
@@ -129,7 +132,9 @@ async def _live_media(
     data = _live_bytes(live, name) or await _upcoming_part(output, live, name)
     if data is not None:
         return _reply(data, SEGMENT_TYPE, IMMUTABLE)
-    return await _stored_file(request, output.id, live.spec.name, name)
+    # it left the memory window: the recording the output writes serves it
+    storage = output.writer.storage if output.writer is not None else None
+    return await _stored_file(request, output.id, live.spec.name, name, storage)
 
 
 async def _upcoming_part(output: LiveOutput, live: LiveRendition, name: str) -> bytes | None:
@@ -159,6 +164,15 @@ def _int_param(request: web.Request, key: str) -> int | None:
     if not raw.isdigit() or len(raw) > 9:
         raise web.HTTPBadRequest(text=f"bad {key}")
     return int(raw)
+
+
+def _wants_delta(request: web.Request) -> bool:
+    """``_HLS_skip=YES`` asks for the delta update. ``v2`` (skip date ranges too) is answered
+    with the whole playlist, always a valid answer: we advertise no CAN-SKIP-DATERANGES."""
+    raw = request.query.get("_HLS_skip")
+    if raw not in (None, "YES", "v2"):
+        raise web.HTTPBadRequest(text="bad _HLS_skip")
+    return raw == "YES"
 
 
 async def _block_for(request: web.Request, output: LiveOutput, live: LiveRendition) -> None:
@@ -207,9 +221,9 @@ async def _finished_manifest(storage: Storage, bid: str) -> Manifest | None:
 
 
 async def _stored_file(
-    request: web.Request, bid: str, rendition: str, name: str
+    request: web.Request, bid: str, rendition: str, name: str, storage: Storage | None = None
 ) -> web.StreamResponse:
-    storage = _storage(request)
+    storage = storage if storage is not None else _storage(request)
     if name != INIT and not (_SEGMENT.fullmatch(name)):
         raise _not_found()
     key = make_key(bid, rendition, name)
