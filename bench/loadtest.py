@@ -397,6 +397,7 @@ class Measured:
     loadgen_cpu: float
     sent: int
     lags: list[float]
+    skipped: int  # frames the generator sent too late to send at all
     udp_errors: int
     latency: list[float]
 
@@ -407,7 +408,7 @@ async def _measure(peers: list[Peer], sender: media.Sender, c: Config, pid: int 
         peer.latency = []
     cpu0 = cpu_seconds(pid) if pid else 0.0
     gen0, errors0, t0 = time.process_time(), udp_receive_errors(), time.monotonic()
-    sent0, lags0 = sender.packets_sent, len(sender.lags)
+    sent0, lags0, skipped0 = sender.packets_sent, len(sender.lags), sender.skipped()
     await asyncio.sleep(c.duration)
     sender.paused = True  # packets still in flight arrive during DRAIN_S and are counted
     wall = time.monotonic() - t0
@@ -421,6 +422,7 @@ async def _measure(peers: list[Peer], sender: media.Sender, c: Config, pid: int 
         loadgen_cpu=loadgen_cpu,
         sent=sent,
         lags=sender.lags[lags0:],
+        skipped=sender.skipped() - skipped0,
         udp_errors=udp_receive_errors() - errors0,
         latency=[x for p in peers for x in p.latency or []],
     )
@@ -496,8 +498,11 @@ def results(
         "latency_p95_ms": _ms(percentile(latency, 95)),
         "latency_source": "abs-send-time" if win.latency else "rtp-timestamp" if latency else None,
         "latency_samples": len(latency),
+        "latency_arrival": (
+            "kernel (SO_TIMESTAMPNS)" if all(p.kernel_stamps for p in joined) else "read time"
+        ),
         "send_lag_p95_ms": _ms(percentile(win.lags, 95)),
-        "skipped_frames": sum(s.skipped_frames for p in peers for s in p.out),
+        "skipped_frames": win.skipped,
         "join_p50_s": _s(percentile(joins, 50)),
         "join_p95_s": _s(percentile(joins, 95)),
         "join_max_s": _s(max(joins, default=None)),
@@ -563,11 +568,14 @@ async def run(c: Config, full: Config) -> dict[str, Any]:
                     peers.append(Peer(plan, http, ws_url, room, token, c.simulcast, sender))
                 tasks += [asyncio.ensure_future(_send_loop(sender, stop))]
                 tasks += [asyncio.ensure_future(_consent_loop(peers, stop))]
+                joins_started = time.monotonic()
                 errors = await _join_all(peers, c)
+                join_all_s = time.monotonic() - joins_started
                 await _settle(peers)
                 await asyncio.sleep(c.warmup)
                 win, counts = await _measure(peers, sender, c, pid)
                 result = results(c, full, peers, win, counts, errors)
+                result["join_all_s"] = round(join_all_s, 2)
                 await peers[0].end_room()
                 return result
             finally:
@@ -589,12 +597,13 @@ def human(r: dict[str, Any]) -> str:
         f"{r['speakers']} speaking; simulcast {'on' if r['simulcast'] else 'off'}; "
         f"{r['tiles']} tiles each",
         f"join (ws → DTLS)      p50 {r['join_p50_s']} s, p95 {r['join_p95_s']} s; first media "
-        f"p50 {r['first_media_p50_s']} s, p95 {r['first_media_p95_s']} s",
+        f"p50 {r['first_media_p50_s']} s, p95 {r['first_media_p95_s']} s; "
+        f"all in {r['join_all_s']} s",
         f"forwarded             {r['forwarded_pps']:,} packets/s received by all "
         f"(model {r['expected_forwarded_pps']:,}); sent {r['sent_pps']:,} packets/s",
         f"loss                  {r['loss_pct']} %",
-        f"latency ({r['latency_source']})  p50 {r['latency_p50_ms']} ms, "
-        f"p95 {r['latency_p95_ms']} ms",
+        f"latency               p50 {r['latency_p50_ms']} ms, p95 {r['latency_p95_ms']} ms "
+        f"({r['latency_source']} → {r['latency_arrival']} arrival)",
         f"per viewer            ≤ {r['videos_per_viewer_max']} videos, "
         f"≤ {r['audio_per_viewer_max']} voices",
         f"server CPU            {cores} cores, "

@@ -267,6 +267,9 @@ class Sender:
                 stream.advance()
         self.lags.append(late)
 
+    def skipped(self) -> int:
+        return sum(s.skipped_frames for s in self.streams)
+
     def next_due(self) -> float:
         return min((s.due for s in self.streams), default=time.monotonic() + self.TICK_S)
 

@@ -34,6 +34,8 @@ LATENCY_EVERY = 8  # read abs-send-time on one received packet in this many
 RCVBUF_BYTES = 1 << 20
 _SEQ_SSRC = struct.Struct("!H4xI")
 _TS = struct.Struct("!I")
+_TIMESPEC = struct.Struct("@qq")
+SO_TIMESTAMPNS = 35  # Linux: each datagram's kernel arrival time (struct timespec, realtime)
 
 
 class JoinError(Exception):
@@ -225,6 +227,9 @@ class Peer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
         self._buf = bytearray(2048)
+        self._reads = 0
+        self._clock_offset = time.time() - time.monotonic()
+        self.kernel_stamps = False
         self.closed = False
 
     # ---- signaling --------------------------------------------------------------------------
@@ -370,6 +375,9 @@ class Peer:
         self.tx = aiortc_hook.peer_srtp_tx(self.pc)
         self.sock, self.remote = aiortc_hook.peer_take_socket(self.pc)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self.kernel_stamps = True
         asyncio.get_running_loop().add_reader(self.sock.fileno(), self._drain)
         self._start_streams()
 
@@ -439,19 +447,24 @@ class Peer:
                 stream.paused = paused
 
     def _drain(self) -> None:
-        """Read what arrived: count RTP per SSRC; RTCP only for key frame requests."""
+        """Read what arrived: count RTP per SSRC; RTCP only for key frame requests. Every
+        LATENCY_EVERY-th read while measuring also takes the kernel's arrival time."""
         sock, buf = self.sock, self._buf
         if sock is None:
             return
         streams = self.streams_in
-        now = 0.0
         for _ in range(512):
+            arrival = 0.0
             try:
-                size = sock.recv_into(buf)
+                if self.latency is not None and self._reads % LATENCY_EVERY == 0:
+                    size, arrival = self._read_stamped(sock)
+                else:
+                    size = sock.recv_into(buf)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 return
+            self._reads += 1
             if size < 12 or not 127 < buf[0] < 192:
                 continue  # STUN answers to our consent checks
             if 191 < buf[1] < 224:
@@ -471,20 +484,29 @@ class Peer:
                     stream.highest += delta
                 stream.count += 1
             self.received += 1
-            if self.latency is not None and not self.received % LATENCY_EVERY:
-                now = now or time.monotonic()
-                self._sample(buf, ssrc, now)
+            if arrival:
+                self._sample(buf, ssrc, arrival)
 
-    def _sample(self, buf: bytearray, ssrc: int, now: float) -> None:
+    def _read_stamped(self, sock: socket.socket) -> tuple[int, float]:
+        """One datagram and when the kernel received it (SO_TIMESTAMPNS, on the monotonic
+        clock), so a busy generator does not count as network latency; else the read time."""
+        size, ancillary, _, _ = sock.recvmsg_into([self._buf], 64)
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                sec, nsec = _TIMESPEC.unpack_from(data)
+                return size, sec + nsec / 1e9 - self._clock_offset
+        return size, time.monotonic()
+
+    def _sample(self, buf: bytearray, ssrc: int, arrival: float) -> None:
         assert self.latency is not None
         if self.abs_id:
             stamp = find_abs_send_time(buf, self.abs_id)
             if stamp >= 0:
-                self.latency.append(media.abs_age(stamp, now))
+                self.latency.append(media.abs_age(stamp, arrival))
             return
         clock = self.clocks.get(buf[1] & 0x7F)
         if clock:  # no abs-send-time: transit time, relative to the fastest packet later
-            transit = now - _TS.unpack_from(buf, 4)[0] / clock
+            transit = arrival - _TS.unpack_from(buf, 4)[0] / clock
             self.transit.setdefault(ssrc, []).append(transit)
 
     def _rtcp(self, packet: bytes) -> None:
