@@ -246,6 +246,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_times() -> dict[int, tuple[float, float]]:
+    """Each CPU's (busy, softirq) seconds since boot, from /proc/stat (busy: not idle or
+    iowait — every process and interrupt, ours and others')."""
+    found = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            values = [int(v) for v in fields[:8]]
+            busy = sum(values) - values[3] - values[4]
+            found[int(name[3:])] = (busy / tick, values[6] / tick)
+    return found
+
+
 def udp_receive_errors() -> int:
     """The kernel's UDP RcvbufErrors (datagrams dropped on full socket buffers), machine-wide."""
     with contextlib.suppress(OSError, ValueError, StopIteration):
@@ -396,6 +410,7 @@ class Measured:
     server_cpu: float | None
     loadgen_cpu: float
     sent: int
+    cpus: dict[int, tuple[float, float]]  # CPU -> (busy, softirq) share of the window
     lags: list[float]
     skipped: int  # frames the generator sent too late to send at all
     udp_errors: int
@@ -407,7 +422,8 @@ async def _measure(peers: list[Peer], sender: media.Sender, c: Config, pid: int 
     for peer in peers:
         peer.latency = []
     cpu0 = cpu_seconds(pid) if pid else 0.0
-    gen0, errors0, t0 = time.process_time(), udp_receive_errors(), time.monotonic()
+    gen0, errors0, cpus0 = time.process_time(), udp_receive_errors(), cpu_times()
+    t0 = time.monotonic()
     sent0, lags0, skipped0 = sender.packets_sent, len(sender.lags), sender.skipped()
     await asyncio.sleep(c.duration)
     sender.paused = True  # packets still in flight arrive during DRAIN_S and are counted
@@ -415,12 +431,19 @@ async def _measure(peers: list[Peer], sender: media.Sender, c: Config, pid: int 
     sent = sender.packets_sent - sent0
     server_cpu = cpu_seconds(pid) - cpu0 if pid else None
     loadgen_cpu = time.process_time() - gen0
+    cpus1 = cpu_times()
+    cpus = {
+        n: ((busy - cpus0[n][0]) / wall, (irq - cpus0[n][1]) / wall)
+        for n, (busy, irq) in cpus1.items()
+        if n in cpus0
+    }
     await asyncio.sleep(DRAIN_S)
     window = Measured(
         wall=wall,
         server_cpu=server_cpu,
         loadgen_cpu=loadgen_cpu,
         sent=sent,
+        cpus=cpus,
         lags=sender.lags[lags0:],
         skipped=sender.skipped() - skipped0,
         udp_errors=udp_receive_errors() - errors0,
@@ -531,6 +554,10 @@ def results(
             else round(us_per_packet * projected_pps / 1e6, 3)
         ),
         "kernel_udp_rcvbuf_errors": win.udp_errors,
+        # the whole machine during the window (shared: others' work shows here); pinned runs
+        # have the server alone on CPU 0, whose softirq carries its loopback sends
+        "cpu_busy": {str(n): round(busy, 3) for n, (busy, _) in win.cpus.items()},
+        "cpu_softirq": {str(n): round(irq, 3) for n, (_, irq) in win.cpus.items()},
         "join_errors": errors[:10],
         "join_error_count": len(errors),
         "machine": {
@@ -610,6 +637,8 @@ def human(r: dict[str, Any]) -> str:
         f"{r['server_cpu_us_per_forwarded_packet']} µs per forwarded packet",
         f"load generator CPU    {r['loadgen_cpu_cores']} cores "
         f"(send lag p95 {r['send_lag_p95_ms']} ms)",
+        f"machine CPUs busy     {r['cpu_busy']} (softirq {r['cpu_softirq']}), "
+        f"load {r['machine']['load_1min_at_end']}",
         f"decrypted samples     {r['samples_decrypted']}/{r['samples_checked']}",
     ]
     if r["scale"] < 1:
