@@ -53,7 +53,7 @@ class Settings:
     webhook_retry_s: float = 1.0  # first retry delay; doubles up to a minute
     # limits
     max_participants: int = 300
-    max_message_bytes: int = 65536
+    max_message_bytes: int = 262144  # a media_offer with all receive slots can pass 64 KiB
     chat_max_chars: int = 2000
     chat_history: int = 200
     chat_rate_per_10s: int = 10

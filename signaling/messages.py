@@ -157,8 +157,13 @@ class ChatPin(ClientMsg, frozen=True, tag="chat_pin"):
     message: Id | None  # None unpins
 
 
+# A browser's re-offer repeats every receive slot (25 video + 4 audio) with all its codecs:
+# ~70 KB from Chromium; the SFU's parser takes up to 256 KiB.
+MAX_SDP_CHARS = 240_000
+
+
 class MediaOffer(ClientMsg, frozen=True, tag="media_offer"):
-    sdp: Annotated[str, Meta(max_length=60000)]
+    sdp: Annotated[str, Meta(max_length=MAX_SDP_CHARS)]
     # which source each mid of the offer carries; without it the SFU reads a=msid, then order
     sources: (
         Annotated[dict[Annotated[str, Meta(max_length=64)], Source], Meta(max_length=16)] | None
@@ -166,7 +171,7 @@ class MediaOffer(ClientMsg, frozen=True, tag="media_offer"):
 
 
 class MediaAnswer(ClientMsg, frozen=True, tag="media_answer"):
-    sdp: Annotated[str, Meta(max_length=60000)]
+    sdp: Annotated[str, Meta(max_length=MAX_SDP_CHARS)]
 
 
 class MediaCandidate(ClientMsg, frozen=True, tag="media_candidate"):

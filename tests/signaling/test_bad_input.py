@@ -63,8 +63,8 @@ async def test_oversized_frame_gets_an_error_and_the_connection_lives(urok: Urok
     room, host = await urok.lesson()
     kid = await urok.admitted(room, "Большой")
     before = await _snapshot(urok, room)
-    big = json.dumps({"type": "chat_send", "id": 77, "text": "я" * 40000})
-    assert len(big.encode()) > 64 * 1024
+    big = json.dumps({"type": "chat_send", "id": 77, "text": "я" * 150000})
+    assert len(big.encode()) > 256 * 1024
     await kid.send_raw(big)
     error = await kid.reply_to(77)
     assert isinstance(error, m.Error) and error.code == "message_too_large"
