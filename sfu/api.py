@@ -165,6 +165,15 @@ class MediaBackend(Protocol):
     def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
         """The host's mic is always forwarded; the other voices only when among the K loudest."""
 
+    async def watch(self, room_id: str, viewer_id: str, sdp: str) -> str:
+        """A viewer that only receives (WHEP): its offer's recvonly sections are its fixed
+        receive slots (the SFU never offers to it); screen share and speakers rank first.
+        Returns the answer; raises MediaError. ``leave`` ends it."""
+
+    def connected(self, room_id: str, participant_id: str) -> bool:
+        """Whether the participant's path is up: False once its ICE consent lapsed, or when
+        it never connected within the consent timeout."""
+
     def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:
         """STUN/TURN servers (with time-limited TURN credentials) for this participant."""
 
@@ -213,6 +222,12 @@ class NoMedia:
 
     def set_host(self, room_id: str, participant_id: str, host: bool) -> None:
         return None
+
+    async def watch(self, room_id: str, viewer_id: str, sdp: str) -> str:
+        raise MediaError("media_unavailable", "this server runs without media")
+
+    def connected(self, room_id: str, participant_id: str) -> bool:
+        return False
 
     def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:
         return ()

@@ -74,6 +74,7 @@ class Section:
     rtx_pt: int = 0  # retransmissions in RTX (RFC 4588) for what the SFU sends here
     rtx_ssrc: int = 0
     rids: list[str] = field(default_factory=list)  # simulcast layers received, low to high
+    slot: bool = False  # a receive-only viewer's own section used as a receive slot (WHEP)
 
     @property
     def sending(self) -> bool:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 import struct
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -36,9 +37,18 @@ class Participant:
     """Owns a Transport, its published Tracks and its DownTracks; close() releases them all."""
 
     def __init__(
-        self, room: Room, pid: str, publish: frozenset[Source], notify: Notify, transport: Transport
+        self,
+        room: Room,
+        pid: str,
+        publish: frozenset[Source],
+        notify: Notify,
+        transport: Transport,
+        viewer: bool = False,
     ) -> None:
         self.room = room
+        # a receive-only viewer (WHEP): its offer's recvonly sections are its slots, no offers
+        self.viewer = viewer
+        self.created_at = time.monotonic()
         self.id = pid
         self.publish = publish
         self.notify = notify
@@ -78,6 +88,8 @@ class Participant:
         answered: list[neg.Section] = []
         for media in desc.media:
             answered.append(self._apply_offered(media, found.get(media.mid or "")))
+            if self.viewer:
+                self._viewer_slot(answered[-1], media)
         self.answered_once = True
         for sec in self.sections:
             down = self.downs.get(sec.mid)
@@ -138,10 +150,36 @@ class Participant:
         return sec
 
     def _offered_codec(self, sec: neg.Section, media: Media) -> Codec | None:
-        if sec.by_server and sec.codec is not None:
+        if (sec.by_server or sec.slot) and sec.codec is not None:
             key = sec.codec.key
             return next((c for c in media.codecs() if c.key == key), None)
+        if self.viewer:  # a viewer's slot takes the codec the room's publishers send
+            keys = [t.codec.key for t in self.room.tracks if t.codec.kind == media.kind]
+            for key in keys:
+                found = next((c for c in media.codecs() if c.key == key), None)
+                if found is not None:
+                    return found
         return neg.choose_codec(media)
+
+    def _viewer_slot(self, sec: neg.Section, media: Media) -> None:
+        """A viewer's recvonly section becomes a fixed receive slot (SSRC for its life)."""
+        if sec.rejected or sec.recv or not sec.client_recv or sec.codec is None:
+            return
+        sec.slot = True
+        if not sec.send_ssrc:
+            sec.send_ssrc = random.randrange(1, 1 << 32)
+            sec.send_msid = (f"urok-{sec.mid}", f"urok-{sec.mid}")
+        if sec.kind == "video":
+            sec.rtx_pt = neg.offered_rtx(media, sec.codec.pt)
+            sec.rtx_ssrc = sec.rtx_ssrc or random.randrange(1, 1 << 32) if sec.rtx_pt else 0
+            self._rtx_accepted(sec)
+        self.accepted.add(sec.mid)
+
+    def connected(self, now: float) -> bool:
+        """The path is up, or still young enough to come up (ICE consent timeout)."""
+        if self.transport.remote is not None:
+            return True
+        return now - self.created_at < 30.0 and self.transport.last_check == 0.0
 
     def _learn_tables(self, media: Media) -> None:
         for codec in media.codecs():
@@ -273,6 +311,8 @@ class Participant:
         for track in (t for t in wanted if id(t) not in placed):
             free = [s for s in self._server_sections(kind) if s.mid not in self.downs]
             sec = next((s for s in free if _fits(s, track)), None)
+            if sec is None and self.viewer:
+                continue  # a viewer has the slots its offer made, no more
             if sec is None:
                 sec = self._new_slot(track)
                 # every slot up to the cap at once: later joins only rewrite SSRCs
@@ -308,7 +348,7 @@ class Participant:
             down.stream.request_keyframe()
 
     def _server_sections(self, kind: str) -> list[neg.Section]:
-        return [s for s in self.sections if s.by_server and s.kind == kind]
+        return [s for s in self.sections if (s.by_server or s.slot) and s.kind == kind]
 
     def _payload_type(self, codec: CodecInfo) -> int:
         if codec.key in self.pt_table:
@@ -352,6 +392,8 @@ class Participant:
         return extmap, {pub[uri]: sub_id for uri, sub_id in extmap.items()}
 
     def _schedule_offer(self) -> None:
+        if self.viewer:
+            return
         self.needs_offer = True
         if not self._offer_scheduled and not self.closed:
             self._offer_scheduled = True

@@ -61,7 +61,7 @@ class Room:
         video = [t for t in others if t.codec.kind == "video"]
         audio = [t for t in others if t.codec.kind == "audio"]
         participant.receive("video", sorted(video, key=self._video_rank(participant)), self.last_n)
-        audio.sort(key=lambda t: not t.audible)
+        audio.sort(key=lambda t: (not t.audible, -t.loudness))
         participant.receive("audio", audio, self.speakers.k + max(1, len(self.speakers.hosts)))
         self.choose_layers(participant)
 
@@ -178,6 +178,12 @@ class Room:
         order = {id(t): i for i, t in enumerate(self.tracks)}
 
         def rank(track: Track) -> tuple[int, int]:
+            if participant.viewer:  # a WHEP viewer: what is shown, then who speaks
+                if track.source == "screen":
+                    return (0, order[id(track)])
+                if track.owner in recent:
+                    return (1, recent[track.owner])
+                return (2 if track.owner in self.speakers.hosts else 3, order[id(track)])
             if track.owner in self.speakers.hosts:
                 return (0, order[id(track)])
             if track.source == "screen":

@@ -19,7 +19,16 @@ from collections.abc import Mapping
 
 from sfu import aiortc_hook
 from sfu import sdp as sdp_format
-from sfu.api import IceServer, MediaBackend, MediaError, MediaSink, Notify, Source, TileView
+from sfu.api import (
+    IceServer,
+    MediaBackend,
+    MediaError,
+    MediaEvent,
+    MediaSink,
+    Notify,
+    Source,
+    TileView,
+)
 from sfu.ice import IceLiteMux
 from sfu.participant import Participant
 from sfu.room import LAST_N, Room
@@ -121,6 +130,27 @@ class SFU:
         participant = self._participant(room_id, participant_id)
         return participant.on_offer(_parse(sdp), sources or {})
 
+    async def watch(self, room_id: str, viewer_id: str, sdp: str) -> str:
+        """A receive-only viewer (WHEP): slots from its offer, never an offer to it."""
+        desc = _parse(sdp)
+        self.start()
+        room = self._room(room_id)
+        await room.remove(viewer_id)
+        transport = Transport(f"{room_id}/{viewer_id}", self.mux, self._cert, self.counters)
+        viewer = Participant(room, viewer_id, frozenset(), _ignore, transport, viewer=True)
+        try:
+            answer = viewer.on_offer(desc, {})
+        except MediaError:
+            await viewer.close()
+            raise
+        room.add(viewer)
+        return answer
+
+    def connected(self, room_id: str, participant_id: str) -> bool:
+        room = self.rooms.get(room_id)
+        participant = room.participants.get(participant_id) if room else None
+        return participant is not None and participant.connected(time.monotonic())
+
     async def answer(self, room_id: str, participant_id: str, sdp: str) -> None:
         participant = self._participant(room_id, participant_id)
         participant.on_answer(_parse(sdp))
@@ -216,6 +246,10 @@ class SFU:
     def stats(self) -> dict[str, int]:
         """Counters: dropped and rejected packets by reason, NACKs, key frame requests."""
         return dict(self.counters)
+
+
+def _ignore(event: MediaEvent) -> None:
+    """A WHEP viewer has no signaling channel: events for it go nowhere."""
 
 
 def _parse(text: str) -> sdp_format.SessionDescription:

@@ -17,7 +17,7 @@ from recordings.recovery import recover
 from recordings.storage import LocalStorage
 from sfu.api import MediaBackend, NoMedia
 from sfu.server import SFU
-from signaling import audience, calendar, library, openapi, rest, whip
+from signaling import audience, calendar, library, openapi, rest, whep, whip
 from signaling.config import Settings, secret_from_data_dir
 from signaling.hub import Hub
 from signaling.recording import Recorder, RecordingInfo
@@ -150,10 +150,13 @@ def _routes(app: web.Application, front: bool) -> None:
     app[audience.QA_CACHE] = {}
     routes = [*rest.ROUTES, *audience.ROUTES, *library.ROUTES]
     if front:  # rooms live on workers: the socket, WHIP and HLS go to the room's worker
-        routes += [(method, path, proxy_to_room_worker) for method, path, _ in whip.ROUTES]
+        routes += [
+            (method, path, proxy_to_room_worker) for method, path, _ in whip.ROUTES + whep.ROUTES
+        ]
         routes.append(("GET", "/hls/{broadcast_id}/{tail:.*}", proxy_to_room_worker))
     else:
-        routes += whip.ROUTES
+        routes += whip.ROUTES + whep.ROUTES
+        whep.setup(app)
         add_hls_routes(app, app[OUTPUTS_KEY])
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)

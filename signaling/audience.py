@@ -76,14 +76,14 @@ def _key(room_id: str, part: str) -> str:
     return f"bc:{room_id}:{part}"
 
 
-async def _broadcast(request: web.Request) -> RoomRecord:
+async def broadcast_record(request: web.Request) -> RoomRecord:
     record = await request.app[HUB].repo.room(request.match_info["room_id"])
     if record is None or record.kind != "broadcast":
         raise fail(404, "broadcast_not_found", "no such broadcast")
     return record
 
 
-def _viewer_identity(request: web.Request, record: RoomRecord) -> auth.Identity | None:
+def viewer_identity(request: web.Request, record: RoomRecord) -> auth.Identity | None:
     """The registered viewer behind a bearer token, or None without one."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
@@ -98,8 +98,8 @@ def _viewer_identity(request: web.Request, record: RoomRecord) -> auth.Identity 
 
 
 async def heartbeat(request: web.Request) -> web.Response:
-    record = await _broadcast(request)
-    ident = _viewer_identity(request, record)
+    record = await broadcast_record(request)
+    ident = viewer_identity(request, record)
     if record.settings.viewers_require_registration and ident is None:
         raise fail(401, "registration_required", "this broadcast is for registered viewers")
     body = await body_of(request, Heartbeat)
@@ -138,15 +138,15 @@ async def _state(request: web.Request, record: RoomRecord) -> BroadcastState:
 
 
 async def state(request: web.Request) -> web.Response:
-    record = await _broadcast(request)
+    record = await broadcast_record(request)
     resp = reply(await _state(request, record))
     resp.headers["Cache-Control"] = "public, max-age=2"
     return resp
 
 
 async def ask(request: web.Request) -> web.Response:
-    record = await _broadcast(request)
-    ident = _viewer_identity(request, record)
+    record = await broadcast_record(request)
+    ident = viewer_identity(request, record)
     if ident is None:
         raise fail(401, "chat_registered_only", "only registered viewers can ask")
     if record.ended:
@@ -189,7 +189,7 @@ def _moderates(request: web.Request, record: RoomRecord) -> bool:
     except web.HTTPException:
         pass
     try:
-        ident = _viewer_identity(request, record)
+        ident = viewer_identity(request, record)
     except web.HTTPException:
         return False
     return ident is not None and ident.grants.moderate
@@ -203,7 +203,7 @@ async def _all(request: web.Request, room_id: str) -> list[Question]:
 
 
 async def questions(request: web.Request) -> web.Response:
-    record = await _broadcast(request)
+    record = await broadcast_record(request)
     if _moderates(request, record):
         resp = reply(QuestionList(questions=await _all(request, record.id), moderator=True))
         resp.headers["Cache-Control"] = "private, no-store"
@@ -222,7 +222,7 @@ async def questions(request: web.Request) -> web.Response:
 
 
 async def moderate(request: web.Request) -> web.Response:
-    record = await _broadcast(request)
+    record = await broadcast_record(request)
     if not _moderates(request, record):
         raise fail(403, "not_allowed", "only the broadcast's hosts moderate questions")
     body = await body_of(request, QuestionPatch)

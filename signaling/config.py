@@ -53,6 +53,7 @@ class Settings:
     webhook_retry_s: float = 1.0  # first retry delay; doubles up to a minute
     # limits
     max_participants: int = 300
+    whep_max_viewers: int = 50  # sub-second (WHEP) viewers per broadcast; the rest watch HLS
     max_message_bytes: int = 262144  # a media_offer with all receive slots can pass 64 KiB
     chat_max_chars: int = 2000
     chat_history: int = 200

@@ -175,6 +175,7 @@ _HTTP_ERRORS: dict[int, type[web.HTTPException]] = {
     410: web.HTTPGone,
     413: web.HTTPRequestEntityTooLarge,
     429: web.HTTPTooManyRequests,
+    503: web.HTTPServiceUnavailable,
 }
 
 

@@ -62,6 +62,14 @@ class FakeMedia:
         elif self.hosts.get(room_id) == participant_id:
             del self.hosts[room_id]
 
+    async def watch(self, room_id: str, viewer_id: str, sdp: str) -> str:
+        self.joined[(room_id, viewer_id)] = frozenset()
+        self.offers.append((room_id, viewer_id, sdp))
+        return "v=0 whep-answer-for-" + viewer_id
+
+    def connected(self, room_id: str, participant_id: str) -> bool:
+        return (room_id, participant_id) in self.joined
+
     def ice_servers(self, participant_id: str) -> tuple[IceServer, ...]:
         return (IceServer(urls=("stun:127.0.0.1:3478",)),)
 
