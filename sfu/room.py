@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 from sfu import layers
 from sfu import negotiation as neg
-from sfu.api import MediaSink, PublishLayers, Speaking
+from sfu.api import MediaSink, PublishLayers, Speaking, TileView
 from sfu.forwarder import Track
 from sfu.participant import Participant
 from sfu.speakers import SpeakerDetector
@@ -26,6 +25,35 @@ CONGESTED_SHARE = 0.9  # a REMB below this share of what a subscriber receives: 
 LOSS_CONGESTED = 25  # RR fraction lost (of 256, ~10 %) that counts as congestion
 FALL_RECENT_S = 2.0  # a REMB decrease this recent, with the estimate below what it gets
 CONGESTION_HOLD_S = 15.0  # after congestion, layers stay within the estimate this long
+
+
+Ranked = tuple[
+    list[tuple[tuple[int, int], Track]], list[tuple[tuple[int, int], Track]], list[Track]
+]
+
+
+def _tiles_forward(
+    base: list[tuple[tuple[int, int], Track]], mine: str, view: tuple[TileView, ...]
+) -> list[Track]:
+    """The room order with this participant's own tracks left out and the tiles it reported
+    (in its order) before the other class-4 tracks."""
+    tiles = {(t.participant_id, t.source): i for i, t in enumerate(view)}
+    head: list[Track] = []
+    tiled: list[tuple[int, Track]] = []
+    rest: list[Track] = []
+    for (cls, _), track in base:
+        if track.owner == mine:
+            continue
+        if cls < 4:
+            head.append(track)
+            continue
+        index = tiles.get((track.owner, track.source))
+        if index is None:
+            rest.append(track)
+        else:
+            tiled.append((index, track))
+    tiled.sort(key=lambda x: x[0])
+    return head + [t for _, t in tiled] + rest
 
 
 class Room:
@@ -51,19 +79,58 @@ class Room:
         self.select_for(participant)
 
     def select(self) -> None:
-        """Refill every participant's receive slots (after a publish, a close, a new speaker)."""
+        """Refill every participant's receive slots (after a publish, a close, a new speaker).
+        The room-wide order is computed once; each participant only drops its own tracks and
+        moves the tiles it reported forward (O(tracks) each, no sort per participant)."""
+        ranked = self._ranked()
         for participant in list(self.participants.values()):
             if not participant.closed:
-                self.select_for(participant)
+                self.select_for(participant, ranked)
 
-    def select_for(self, participant: Participant) -> None:
-        others = [t for t in self.tracks if t.owner != participant.id]
-        video = [t for t in others if t.codec.kind == "video"]
-        audio = [t for t in others if t.codec.kind == "audio"]
-        participant.receive("video", sorted(video, key=self._video_rank(participant)), self.last_n)
-        audio.sort(key=lambda t: (not t.audible, -t.loudness))
-        participant.receive("audio", audio, self.speakers.k + max(1, len(self.speakers.hosts)))
+    def select_for(self, participant: Participant, ranked: Ranked | None = None) -> None:
+        video, viewer_video, audio = ranked or self._ranked()
+        base = viewer_video if participant.viewer else video
+        mine = participant.id
+        wanted = [t for _, t in base if t.owner != mine]
+        if participant.view and not participant.viewer:
+            wanted = _tiles_forward(base, mine, participant.view)
+        participant.receive("video", wanted, self.last_n)
+        voices = [t for t in audio if t.owner != mine]
+        participant.receive("audio", voices, self.speakers.k + max(1, len(self.speakers.hosts)))
         self.choose_layers(participant)
+
+    def _ranked(self) -> Ranked:
+        """Last-N order for everyone: host, screen share, recent speakers, then publish order
+        (class 4, where a participant's own tiles go first); viewers (WHEP): screen share,
+        recent speakers, host, the rest. Audio: audible voices, loudest first."""
+        recent = {pid: i for i, pid in enumerate(self.speakers.recent)}
+        hosts = self.speakers.hosts
+        video: list[tuple[tuple[int, int], Track]] = []
+        viewer: list[tuple[tuple[int, int], Track]] = []
+        for i, track in enumerate(self.tracks):
+            if track.codec.kind != "video":
+                continue
+            if track.owner in hosts:
+                key = (0, i)
+            elif track.source == "screen":
+                key = (1, i)
+            elif track.owner in recent:
+                key = (2, recent[track.owner])
+            else:
+                key = (4, i)
+            video.append((key, track))
+            if track.source == "screen":
+                vkey = (0, i)
+            elif track.owner in recent:
+                vkey = (1, recent[track.owner])
+            else:
+                vkey = (2 if track.owner in hosts else 3, i)
+            viewer.append((vkey, track))
+        video.sort(key=lambda x: x[0])
+        viewer.sort(key=lambda x: x[0])
+        audio = [t for t in self.tracks if t.codec.kind == "audio"]
+        audio.sort(key=lambda t: (not t.audible, -t.loudness))
+        return video, viewer, audio
 
     # ---- simulcast --------------------------------------------------------------------------
 
@@ -170,31 +237,6 @@ class Room:
         for track in self.tracks:
             if track.layers:
                 self._dynacast(track, now)
-
-    def _video_rank(self, participant: Participant) -> Callable[[Track], tuple[int, int]]:
-        """Last-N order: host, screen share, recent speakers, the client's tiles, the rest."""
-        recent = {pid: i for i, pid in enumerate(self.speakers.recent)}
-        tiles = {(t.participant_id, t.source): i for i, t in enumerate(participant.view)}
-        order = {id(t): i for i, t in enumerate(self.tracks)}
-
-        def rank(track: Track) -> tuple[int, int]:
-            if participant.viewer:  # a WHEP viewer: what is shown, then who speaks
-                if track.source == "screen":
-                    return (0, order[id(track)])
-                if track.owner in recent:
-                    return (1, recent[track.owner])
-                return (2 if track.owner in self.speakers.hosts else 3, order[id(track)])
-            if track.owner in self.speakers.hosts:
-                return (0, order[id(track)])
-            if track.source == "screen":
-                return (1, order[id(track)])
-            if track.owner in recent:
-                return (2, recent[track.owner])
-            if (track.owner, track.source) in tiles:
-                return (3, tiles[(track.owner, track.source)])
-            return (4, order[id(track)])
-
-        return rank
 
     def attach(self, sink: MediaSink) -> None:
         """An in-process subscriber: every track, now and later."""
