@@ -22,6 +22,7 @@ from aiohttp import web
 from sfu.api import MediaError
 from signaling.audience import broadcast_record, viewer_identity
 from signaling.rest import fail
+from signaling.whip import options, trickle  # the same answers as WHIP's
 from signaling.ws import HUB
 
 logger = logging.getLogger(__name__)
@@ -96,15 +97,6 @@ async def stop(request: web.Request) -> web.Response:
     sessions.discard(session)
     await request.app[HUB].media.leave(room_id, session)
     return web.Response(status=200)
-
-
-async def trickle(request: web.Request) -> web.Response:
-    """ICE-lite answers carry every candidate; trickle and ICE restart are not offered."""
-    raise web.HTTPMethodNotAllowed("PATCH", ["DELETE", "OPTIONS"])
-
-
-async def options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={"Accept-Post": "application/sdp"})
 
 
 ROUTES = [
