@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
+import msgspec
 
 from bench import loadtest_media as media
 from sfu import sdp as sdp_format
@@ -152,6 +153,22 @@ def answer_for(offer: str, own: str, version: int) -> str:
     return "\r\n".join(head + body) + "\r\n"
 
 
+class _Batch(msgspec.Struct, frozen=True):
+    messages: list[msgspec.Raw]
+
+
+_batch = msgspec.json.Decoder(_Batch)
+
+
+def server_messages(data: str) -> list[m.ServerMessage]:
+    """The messages of one server frame: one, or those of a batch frame
+    (``{"type":"batch","messages":[...]}``, docs/protocol.md), in order."""
+    raw = data.encode()
+    if raw.startswith(b'{"type":"batch"'):
+        return [m.decode_server(bytes(item)) for item in _batch.decode(raw).messages]
+    return [m.decode_server(raw)]
+
+
 def find_abs_send_time(buf: bytearray, ext_id: int) -> int:
     """The abs-send-time value of an RTP packet's one-byte extension block, or -1."""
     if not buf[0] & 0x10:
@@ -272,7 +289,8 @@ class Peer:
         async for frame in self.ws:
             if frame.type != aiohttp.WSMsgType.TEXT:
                 break
-            self._on_message(m.decode_server(frame.data))
+            for msg in server_messages(frame.data):
+                self._on_message(msg)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(JoinError("the server closed the WebSocket"))

@@ -15,7 +15,7 @@ from typing import Any
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 
 from bench import loadtest_media as media
-from bench.loadtest_peer import answer_for, munge_offer
+from bench.loadtest_peer import answer_for, munge_offer, server_messages
 from sfu import negotiation, rtp, sdp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,6 +128,12 @@ def test_hand_written_answer_receives_every_sfu_slot() -> None:
     assert slot.mid == "s0" and slot.direction == "recvonly" and slot.value("ice-ufrag") == "abcd"
     assert negotiation.offered_rtx(slot, 97) == 98
     assert answer.value("group") == "BUNDLE 0 s0"
+
+
+def test_batch_frames_are_read_in_order() -> None:
+    frame = '{"type":"batch","messages":[{"type":"ok","id":3},{"type":"pong","id":4,"at":1.5}]}'
+    assert [type(x).__name__ for x in server_messages(frame)] == ["Ok", "Pong"]
+    assert [type(x).__name__ for x in server_messages('{"type":"ok","id":5}')] == ["Ok"]
 
 
 def rtp_payload(packet: bytes) -> bytes:
