@@ -539,6 +539,7 @@ def results(
         "samples_checked": sum(tried for _, tried in verified),
         "keyframe_requests_received": sum(p.keyframe_requests for p in peers),
         "sfu_offers_answered": sum(p.offers_answered for p in peers),
+        "unreadable_messages": sum(p.unreadable for p in peers),
         "sfu_offer_errors": sum(len(p.offer_errors) for p in peers),
         "sfu_offer_error_samples": [e for p in peers for e in p.offer_errors][:5],
         "paused_layers_at_end": sum(s.paused for p in peers for s in p.out),

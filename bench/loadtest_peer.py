@@ -158,15 +158,20 @@ class _Batch(msgspec.Struct, frozen=True):
 
 
 _batch = msgspec.json.Decoder(_Batch)
+_BATCH = b'{"type":"batch"'
 
 
-def server_messages(data: str) -> list[m.ServerMessage]:
+def server_messages(data: str) -> tuple[list[m.ServerMessage], int]:
     """The messages of one server frame: one, or those of a batch frame
-    (``{"type":"batch","messages":[...]}``, docs/protocol.md), in order."""
+    (``{"type":"batch","messages":[...]}``, docs/protocol.md), in order; and how many could
+    not be read (a message type newer than this tool), which are skipped."""
     raw = data.encode()
-    if raw.startswith(b'{"type":"batch"'):
-        return [m.decode_server(bytes(item)) for item in _batch.decode(raw).messages]
-    return [m.decode_server(raw)]
+    items = [bytes(x) for x in _batch.decode(raw).messages] if raw.startswith(_BATCH) else [raw]
+    found = []
+    for item in items:
+        with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
+            found.append(m.decode_server(item))
+    return found, len(items) - len(found)
 
 
 def find_abs_send_time(buf: bytearray, ext_id: int) -> int:
@@ -233,6 +238,7 @@ class Peer:
         self.by_ssrc: dict[int, media.OutStream] = {}
         self.keyframe_requests = 0
         self.offers_pending = 0
+        self.unreadable = 0  # server messages of a type this tool does not know
         self.offers_answered = 0
         self.offer_errors: list[str] = []
         self.tracks: tuple[m.TrackView, ...] = ()
@@ -289,7 +295,9 @@ class Peer:
         async for frame in self.ws:
             if frame.type != aiohttp.WSMsgType.TEXT:
                 break
-            for msg in server_messages(frame.data):
+            messages, unreadable = server_messages(frame.data)
+            self.unreadable += unreadable
+            for msg in messages:
                 self._on_message(msg)
         for future in self._pending.values():
             if not future.done():

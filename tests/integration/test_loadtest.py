@@ -17,6 +17,7 @@ from aiortc.codecs.vpx import VpxPayloadDescriptor
 from bench import loadtest_media as media
 from bench.loadtest_peer import answer_for, munge_offer, server_messages
 from sfu import negotiation, rtp, sdp
+from signaling import messages as m
 
 REPO = Path(__file__).resolve().parents[2]
 EXTS = media.Extensions(mid=1, rid=4, level=2, abs_send_time=3)
@@ -131,9 +132,10 @@ def test_hand_written_answer_receives_every_sfu_slot() -> None:
 
 
 def test_batch_frames_are_read_in_order() -> None:
-    frame = '{"type":"batch","messages":[{"type":"ok","id":3},{"type":"pong","id":4,"at":1.5}]}'
-    assert [type(x).__name__ for x in server_messages(frame)] == ["Ok", "Pong"]
-    assert [type(x).__name__ for x in server_messages('{"type":"ok","id":5}')] == ["Ok"]
+    frame = '{"type":"batch","messages":[{"type":"ok","id":3},{"type":"new"},{"type":"ok","id":4}]}'
+    found, unreadable = server_messages(frame)
+    assert [getattr(x, "id", None) for x in found] == [3, 4] and unreadable == 1
+    assert server_messages('{"type":"ok","id":5}') == ([m.Ok(id=5)], 0)
 
 
 def rtp_payload(packet: bytes) -> bytes:
@@ -155,6 +157,7 @@ def _loadtest(*args: str) -> dict[str, Any]:
 def _common_checks(r: dict[str, Any]) -> None:
     assert r["participants"] == r["participants_requested"] == 6
     assert r["join_error_count"] == 0 and r["sfu_offer_errors"] == 0
+    assert r["unreadable_messages"] == 0
     for key in ("forwarded_pps", "latency_p50_ms", "latency_p95_ms", "join_p50_s", "join_p95_s"):
         assert isinstance(r[key], int | float) and r[key] > 0, key
     assert 0 < r["server_cpu_cores"] < 2 and 0 < r["loadgen_cpu_cores"] < 2
