@@ -64,6 +64,9 @@ class DownTrack:
         self.tl0_offset = 0
         self.target_layer = -1  # simulcast: the layer the subscriber should get (-1: unset)
         self.switched_at: int | None = None  # first outgoing seq after a layer switch
+        # a slot's new video: seq, timestamp and time of the slot's last packet; the copy
+        # waits for a key frame of its track and continues from there
+        self.resume_from: tuple[int, int, float] | None = None
         self.layer_switches = 0
         self.active = False  # set once the subscriber's answer accepted this SSRC
         self.id_map: dict[int, int] | None = None  # header extension ids, when they differ
@@ -208,6 +211,7 @@ class Track:
         self.munge_vp8 = False  # a layer's VP8 picture ids are rewritten per subscriber
         self.pending: list[DownTrack] = []  # copies that switch to this layer at a key frame
         self.last_forwarded_at = 0.0
+        self.is_video = codec.kind == "video"
         self.bitrate_bps = 0.0  # measured once a second (simulcast layer choice)
         self._bytes_prior = 0
         self.paused = False  # dynacast: the publisher was asked to stop sending this layer
@@ -248,6 +252,10 @@ class Track:
         if down.stream is layer:
             return
         if down.stream is self:  # not placed yet
+            if down.resume_from is not None and layer._waits_for_keyframe():
+                layer.pending.append(down)
+                layer.request_keyframe()
+                return
             down.stream = layer
             layer.add(down)
             return
@@ -263,8 +271,14 @@ class Track:
         ts = int.from_bytes(data[4:8], "big")
         for down in self.pending:
             old = down.stream
-            end = old.last_sent(down)
-            if end is not None:
+            end = old.last_sent(down) if down.resume_from is None else None
+            if down.resume_from is not None:  # a slot's new video continues the slot
+                last_seq, last_ts, at = down.resume_from
+                down.resume_from = None
+                down.seq_offset = (last_seq + 1 - seq) & 0xFFFF
+                step = max(1, int((now - at) * self.codec.clock_rate))
+                down.ts_offset = (last_ts + step - ts) & 0xFFFFFFFF
+            elif end is not None:
                 last_seq, last_ts, last_pid, last_tl0 = end
                 down.seq_offset = (last_seq + 1 - seq) & 0xFFFF
                 step = max(1, int((now - old.last_forwarded_at) * self.codec.clock_rate))
@@ -275,7 +289,8 @@ class Track:
                     down.pid_offset = (last_pid + 1 - pid) & mask
                     if tl0 >= 0 and last_tl0 >= 0:
                         down.tl0_offset = (last_tl0 + 1 - tl0) & 0xFF
-            old.remove(down)
+            if old is not self and not old.layers:
+                old.remove(down)  # the layer it leaves (a group keeps its copies)
             down.stream = self
             down.switched_at = (seq + down.seq_offset) & 0xFFFF
             down.layer_switches += 1
@@ -317,14 +332,26 @@ class Track:
     # ---- subscribers ------------------------------------------------------------------------
 
     def add(self, down: DownTrack) -> None:
+        if self.layers:  # a group: the copy goes on one layer
+            self.downtracks.append(down)
+            self.invalidate()
+            self.want_layer(down, down.target_layer if down.target_layer >= 0 else 0)
+            return
+        if down.resume_from is not None and self._waits_for_keyframe():
+            self.pending.append(down)  # a slot switching to a running video: at a key frame
+            self.request_keyframe()
+            return
+        down.resume_from = None
         self.downtracks.append(down)
         self.invalidate()
-        if self.layers:  # a group: the copy goes on one layer
-            self.want_layer(down, down.target_layer if down.target_layer >= 0 else 0)
 
+    def _waits_for_keyframe(self) -> bool:
+        return self.codec.kind == "video" and self.last_forwarded is not None
     def remove(self, down: DownTrack) -> None:
         if down in self.downtracks:
             self.downtracks.remove(down)
+        if down in self.pending:
+            self.pending.remove(down)
         for layer in self.layers:
             if down in layer.pending:
                 layer.pending.remove(down)
@@ -404,7 +431,7 @@ class Track:
         last = self.last_forwarded
         if last is None or (seq - last) & 0xFFFF < 0x8000:  # not a late retransmission
             self.last_forwarded = seq
-            if self.parent is not None:
+            if self.is_video:
                 self.last_forwarded_at = time.monotonic()
         if self.munge_vp8:
             self._fan_out_vp8(data, seq)
@@ -559,7 +586,7 @@ class Track:
         if self.closed:
             return
         self.closed = True
-        for down in list(self.downtracks):
+        for down in list(self.downtracks) + list(self.pending):
             down.close()
         for layer in self.layers:
             layer.close()

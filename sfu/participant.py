@@ -62,7 +62,8 @@ class Participant:
         self.allowed: dict[Source, bool] = {}
         self.view: tuple[TileView, ...] = ()  # the tiles the client reported it shows
         self.accepted: set[str] = set()  # server mids the client's last answer receives on
-        self.slot_ends: dict[str, tuple[int, int]] = {}  # empty slot -> last seq, ts sent
+        # empty slot -> seq, timestamp and time of the last packet it sent
+        self.slot_ends: dict[str, tuple[int, int, float]] = {}
         self.slot_templates: dict[str, Track] = {}  # slot -> the track its codec came from
         self.congested_until = 0.0  # simulcast: layers fit the REMB estimate until then
         self.session_id = neg.new_session_id()
@@ -326,7 +327,7 @@ class Participant:
     def _empty(self, mid: str) -> None:
         down = self.downs.pop(mid)
         self.transport.outbound.pop(down.ssrc, None)
-        end = _last_sent(down)
+        end = down.resume_from or _last_sent(down)  # a copy still waiting: the slot's old end
         if end is not None:
             self.slot_ends[mid] = end
         down.close()
@@ -342,8 +343,12 @@ class Participant:
         down.active = sec.mid in self.accepted
         self.downs[sec.mid] = down
         self.transport.outbound[sec.send_ssrc] = down
+        end = self.slot_ends.pop(sec.mid, None)
+        if end is not None and track.codec.kind == "video":
+            down.resume_from = end  # a running video waits for its key frame (Track.add)
         track.add(down)  # a simulcast group puts it on a layer
-        _continue(down, self.slot_ends.pop(sec.mid, None))
+        if down.resume_from is None:  # placed at once: continue the slot's numbering now
+            _continue(down, end)
         if down.active:
             down.stream.request_keyframe()
 
@@ -522,13 +527,13 @@ def _fits(sec: neg.Section, track: Track) -> bool:
     )
 
 
-def _last_sent(down: DownTrack) -> tuple[int, int] | None:
-    """The sequence number and timestamp of the last packet this copy sent."""
+def _last_sent(down: DownTrack) -> tuple[int, int, float] | None:
+    """The sequence number, timestamp and time of the last packet this copy sent."""
     end = down.stream.last_sent(down)
-    return None if end is None else (end[0], end[1])
+    return None if end is None else (end[0], end[1], down.stream.last_forwarded_at)
 
 
-def _continue(down: DownTrack, end: tuple[int, int] | None) -> None:
+def _continue(down: DownTrack, end: tuple[int, int, float] | None) -> None:
     """A slot's new source continues its numbering: next seq, timestamp one 20 ms step on."""
     stream = down.stream
     last = stream.last_forwarded

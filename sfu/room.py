@@ -228,9 +228,10 @@ class Room:
     def periodic(self, now: float, dt: float) -> None:
         """Once a second: bitrates, layer choice against fresh estimates, dynacast."""
         for track in self.tracks:
-            track.measure(dt)
-            for layer in track.layers:
-                layer.measure(dt)
+            for stream in [track, *track.layers]:
+                stream.measure(dt)
+                if stream.pending:  # copies waiting for a key frame: ask again if one was lost
+                    stream.request_keyframe()
         for participant in list(self.participants.values()):
             if not participant.closed:
                 self.choose_layers(participant)
