@@ -333,11 +333,13 @@ class Peer:
     # ---- negotiation ------------------------------------------------------------------------
 
     async def _negotiate(self) -> None:
-        from aiortc import RTCPeerConnection, RTCSessionDescription
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
         from sfu import aiortc_hook
 
-        self.pc = pc = RTCPeerConnection()
+        # host candidates only: aiortc's default STUN server (stun.l.google.com) costs a DNS
+        # lookup per connection, and a resolver timeout stalled some joins by exactly 5 s
+        self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc.on("connectionstatechange", self._state_changed)
         sources = self.plan.sources()
         for source in sources:
