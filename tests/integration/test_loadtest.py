@@ -158,6 +158,7 @@ def _common_checks(r: dict[str, Any]) -> None:
     assert r["participants"] == r["participants_requested"] == 6
     assert r["join_error_count"] == 0 and r["sfu_offer_errors"] == 0
     assert r["unreadable_messages"] == 0
+    assert isinstance(r["carried"], bool)
     for key in ("forwarded_pps", "latency_p50_ms", "latency_p95_ms", "join_p50_s", "join_p95_s"):
         assert isinstance(r[key], int | float) and r[key] > 0, key
     assert 0 < r["server_cpu_cores"] < 2 and 0 < r["loadgen_cpu_cores"] < 2
