@@ -15,7 +15,7 @@ from typing import Any
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 
 from bench import loadtest_media as media
-from bench.loadtest_peer import answer_for, munge_offer, server_messages
+from bench.loadtest_wire import answer_for, munge_offer, server_messages
 from sfu import negotiation, rtp, sdp
 from signaling import messages as m
 
