@@ -57,21 +57,23 @@ class Client:
     in_welcome: int = 0  # participants listed in this client's welcome (itself included)
     after_welcome: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    frames: int = 0  # WebSocket frames (several messages may share one: "batch")
     welcome: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def read(self) -> None:
         async for frame in self.ws:
             if frame.type != aiohttp.WSMsgType.TEXT:
                 break
-            msg = m.decode_server(frame.data)
-            if isinstance(msg, m.Welcome):
-                self.in_welcome = len(msg.participants)
-                self.welcome.set()
-                continue
-            if self.welcome.is_set():
-                self.after_welcome += 1
-                kind = type(msg).__name__
-                self.kinds[kind] = self.kinds.get(kind, 0) + 1
+            self.frames += 1
+            for msg in m.decode_frame(frame.data):
+                if isinstance(msg, m.Welcome):
+                    self.in_welcome = len(msg.participants)
+                    self.welcome.set()
+                    continue
+                if self.welcome.is_set():
+                    self.after_welcome += 1
+                    kind = type(msg).__name__
+                    self.kinds[kind] = self.kinds.get(kind, 0) + 1
 
 
 async def _start_server(

@@ -529,10 +529,34 @@ def encode(msg: ServerMessage) -> bytes:
 
 
 def decode_server(data: bytes | str) -> ServerMessage:
-    """Used by tests, bench and the load tester to read server frames."""
+    """One server message (not a batch frame: see :func:`decode_frame`)."""
     raw = data.encode() if isinstance(data, str) else data
     msg: ServerMessage = _server_decoder.decode(raw)
     return msg
+
+
+class _Batch(msgspec.Struct, frozen=True):
+    messages: list[msgspec.Raw]
+
+
+_batch_decoder = msgspec.json.Decoder(_Batch)
+
+
+def decode_frame(data: bytes | str) -> list[ServerMessage]:
+    """The messages of one server frame, in order: one, or those of a ``batch`` frame
+    (``{"type": "batch", "messages": [...]}``). Used by tests, bench and the load tester."""
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.startswith(b'{"type":"batch"'):
+        return [decode_server(bytes(item)) for item in _batch_decoder.decode(raw).messages]
+    return [decode_server(raw)]
+
+
+def frame_dicts(obj: object) -> list[dict[str, object]]:
+    """The same for a frame already parsed as JSON (dicts): a batch expands to its messages."""
+    if isinstance(obj, dict) and obj.get("type") == "batch":
+        inner = obj.get("messages")
+        return [x for x in inner if isinstance(x, dict)] if isinstance(inner, list) else []
+    return [obj] if isinstance(obj, dict) else []
 
 
 def encode_client(msg: ClientMessage) -> bytes:

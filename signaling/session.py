@@ -18,6 +18,9 @@ from signaling import messages as m
 
 logger = logging.getLogger(__name__)
 
+MAX_BATCH = 64  # messages in one frame at most
+BATCH_HEAD = b'{"type":"batch","messages":['
+
 
 class Session:
     """The server side of one client connection."""
@@ -66,13 +69,28 @@ class Session:
             await self.ws.close(code=code, message=reason.encode()[:120])
 
     async def _write(self) -> None:
+        """Send what is queued; several queued messages go out as one ``batch`` frame (no
+        delay is added: batches form only when events arrive faster than this client's
+        socket takes them, as in a storm of raised hands or joins in a room of 300)."""
         try:
-            while True:
+            closing = False
+            while not closing:
                 data = await self._outbox.get()
                 if data is None:
                     break
-                await self.ws.send_frame(data, WSMsgType.TEXT)
-                self._on_sent(1)
+                items = [data]
+                while len(items) < MAX_BATCH:
+                    try:
+                        more = self._outbox.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                    if more is None:
+                        closing = True
+                        break
+                    items.append(more)
+                frame = items[0] if len(items) == 1 else BATCH_HEAD + b",".join(items) + b"]}"
+                await self.ws.send_frame(frame, WSMsgType.TEXT)
+                self._on_sent(len(items))
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
             return
         code, reason = getattr(self, "_pending_close", (WSCloseCode.OK, ""))

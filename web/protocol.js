@@ -182,7 +182,8 @@ export class Connection extends EventTarget {
     });
   }
 
-  /** @param {string} data */
+  /** One frame: a message, or a "batch" of them (the server's outbox sends what queued up
+   * together), handled in order. @param {string} data */
   receive(data) {
     let msg;
     try {
@@ -190,6 +191,15 @@ export class Connection extends EventTarget {
     } catch {
       return;
     }
+    if (msg && msg.type === "batch" && Array.isArray(msg.messages)) {
+      for (const inner of msg.messages) this.handle(inner);
+      return;
+    }
+    this.handle(msg);
+  }
+
+  /** @param {any} msg */
+  handle(msg) {
     if (!msg || typeof msg.type !== "string") return;
     if (msg.type === "pong") this.lastPong = Date.now();
     const waiter = msg.id !== undefined && msg.id !== null ? this.pending.get(msg.id) : undefined;

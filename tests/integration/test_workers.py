@@ -36,18 +36,18 @@ class Client:
             frame = await self.ws.receive(timeout=10)
             if frame.type != aiohttp.WSMsgType.TEXT:
                 return None
-            msg = m.decode_server(frame.data)
-            if getattr(msg, "id", None) == self.n:
-                return msg
+            for msg in m.decode_frame(frame.data):
+                if getattr(msg, "id", None) == self.n:
+                    return msg
 
     async def next(self, kind: type, limit: float = 10) -> Any:
         while True:
             frame = await self.ws.receive(timeout=limit)
             if frame.type != aiohttp.WSMsgType.TEXT:
                 return frame
-            msg = m.decode_server(frame.data)
-            if isinstance(msg, kind):
-                return msg
+            for msg in m.decode_frame(frame.data):
+                if isinstance(msg, kind):
+                    return msg
 
 
 OPEN: list[aiohttp.ClientWebSocketResponse] = []

@@ -34,6 +34,7 @@ class Peer:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.inbox: list[m.ServerMessage] = []
+        self.unread: list[m.ServerMessage] = []  # the rest of a batch frame
         self.me: str | None = None
         self.resume: str | None = None
 
@@ -44,6 +45,8 @@ class Peer:
             await self.ws.send_str(data)
 
     async def _read(self, timeout: float) -> m.ServerMessage:
+        if self.unread:
+            return self.unread.pop(0)
         frame = await self.ws.receive(timeout=timeout)
         if frame.type in (
             aiohttp.WSMsgType.CLOSE,
@@ -51,8 +54,8 @@ class Peer:
             aiohttp.WSMsgType.CLOSING,
         ):
             raise ConnectionError(f"closed: {frame.extra}")
-        msg = m.decode_server(frame.data)
-        return msg
+        self.unread = m.decode_frame(frame.data)  # one message, or a batch of them
+        return self.unread.pop(0)
 
     async def request(self, msg: m.ClientMessage, timeout: float = 3.0) -> m.ServerMessage:
         await self.send_raw(m.encode_client(msg))

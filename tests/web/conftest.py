@@ -19,6 +19,7 @@ from sfu.server import SFU
 from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
+from signaling.messages import frame_dicts
 from signaling.recording import OnProblem, RecordingInfo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,7 +200,7 @@ class Bot:
     async def _read(self) -> None:
         async for frame in self.ws:
             if frame.type == aiohttp.WSMsgType.TEXT:
-                self.frames.append(json.loads(frame.data))
+                self.frames += frame_dicts(json.loads(frame.data))
 
     async def request(self, kind: str, check: bool = True, **fields: Any) -> dict[str, Any]:
         self.seq += 1
