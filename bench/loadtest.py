@@ -35,9 +35,9 @@ from bench.loadtest_peer import JoinError, Peer
 from bench.loadtest_report import Measured, carried, human, results
 from bench.loadtest_server import (
     OwnServer,
-    cpu_seconds,
     cpu_times,
     create_room,
+    tree_cpu_seconds,
     udp_receive_errors,
 )
 from signaling import auth
@@ -117,7 +117,7 @@ async def _measure(
     starts = {id(p): p.snapshot() for p in peers}
     for peer in peers:
         peer.latency = []
-    cpu0 = cpu_seconds(pid) if pid else 0.0
+    tree0 = tree_cpu_seconds(pid) if pid else {}
     gen0, errors0, cpus0 = time.process_time(), udp_receive_errors(), cpu_times()
     t0 = time.monotonic()
     sent0, lags0, skipped0 = sender.packets_sent, len(sender.lags), sender.skipped()
@@ -125,7 +125,9 @@ async def _measure(
     sender.paused = True  # packets still in flight arrive during DRAIN_S and are counted
     wall = time.monotonic() - t0
     sent = sender.packets_sent - sent0
-    server_cpu = cpu_seconds(pid) - cpu0 if pid else None
+    tree1 = tree_cpu_seconds(pid) if pid else {}
+    per_process = {p: tree1[p] - tree0.get(p, 0.0) for p in tree1}
+    server_cpu = sum(per_process.values()) if pid else None
     loadgen_cpu = time.process_time() - gen0
     cpus1 = cpu_times()
     cpus = {
@@ -137,6 +139,7 @@ async def _measure(
     window = Measured(
         wall=wall,
         server_cpu=server_cpu,
+        server_processes=[per_process[p] for p in sorted(per_process)],
         loadgen_cpu=loadgen_cpu,
         sent=sent,
         cpus=cpus,
@@ -152,7 +155,7 @@ async def _measure(
 
 async def run(c: Config, full: Config) -> dict[str, Any]:
     """One load test, start to finish; always stops its server and closes its sockets."""
-    server = None if c.url else OwnServer(c.pin)
+    server = None if c.url else OwnServer(c.pin, c.egress)
     stop = asyncio.Event()
     sender = media.Sender()
     peers: list[Peer] = []

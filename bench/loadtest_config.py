@@ -62,6 +62,7 @@ class Config:
     join_concurrency: int
     pin: bool
     json: bool
+    egress: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server-pid", type=int, help="with --url: read this process's CPU")
     p.add_argument("--join-concurrency", type=int, default=10, help="joins in flight at once")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and generator")
+    p.add_argument(
+        "--egress",
+        action="store_true",
+        help="own server: a second process sends half of the copies (media_egress); not pinned",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -122,8 +128,12 @@ def config_from(args: argparse.Namespace) -> Config:
         api_key=args.api_key or API_KEY,
         server_pid=args.server_pid,
         join_concurrency=max(1, args.join_concurrency),
-        pin=not args.no_pin and not args.url and len(os.sched_getaffinity(0)) > 1,
+        pin=not args.no_pin
+        and not args.egress
+        and not args.url
+        and len(os.sched_getaffinity(0)) > 1,
         json=args.json,
+        egress=bool(args.egress),
     )
     checked(config)
     return config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.loadtest_config import Config, expected_forwarded_pps
@@ -25,6 +25,7 @@ class Measured:
     skipped: int  # frames the generator sent too late to send at all
     udp_errors: int
     latency: list[float]
+    server_processes: list[float] = field(default_factory=list)  # CPU s, main process first
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -114,6 +115,14 @@ def results(
         "scale": c.scale,
         "duration_s": round(win.wall, 2),
         "server_cpu_cores": None if cpu is None else round(cpu / win.wall, 3),
+        # each server process (the main one, then the SFU egress process if any)
+        "server_process_cores": [round(s / win.wall, 3) for s in win.server_processes],
+        "projected_process_cores_full_scale": [
+            round(s / win.wall * projected_pps / forwarded_pps, 3) for s in win.server_processes
+        ]
+        if projected_pps and forwarded_pps
+        else None,
+        "egress": c.egress,
         "loadgen_cpu_cores": round(win.loadgen_cpu / win.wall, 3),
         "forwarded_pps": round(forwarded_pps),
         "expected_forwarded_pps": round(model),

@@ -32,6 +32,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (the server and its SFU egress process), from /proc."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each process of the tree (a process gone meanwhile is left out)."""
+    found = {}
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            found[member] = cpu_seconds(member)
+    return found
+
+
 def cpu_times() -> dict[int, tuple[float, float]]:
     """Each CPU's (busy, softirq) seconds since boot, from /proc/stat (busy: not idle or
     iowait — every process and interrupt, ours and others')."""
@@ -58,8 +76,9 @@ def udp_receive_errors() -> int:
 class OwnServer:
     """`python -m signaling.cli serve` on free 127.0.0.1 ports with a known secret and key."""
 
-    def __init__(self, pin: bool) -> None:
+    def __init__(self, pin: bool, egress: bool = False) -> None:
         self.pin = pin
+        self.egress = egress
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="urok-loadtest-"))
         self.proc: asyncio.subprocess.Process | None = None
@@ -76,6 +95,8 @@ class OwnServer:
     async def start(self) -> None:
         env = {**os.environ, "UROK_SECRET": SECRET, "UROK_API_KEYS": API_KEY}
         env["UROK_LOG_LEVEL"] = "WARNING"
+        if self.egress:
+            env["UROK_MEDIA_EGRESS"] = "1"
         cmd = [sys.executable, "-m", "signaling.cli", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--ice-address", "127.0.0.1", "--no-demo"]
         cmd += ["--data-dir", str(self.dir / "data"), "--state", "memory"]

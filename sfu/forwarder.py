@@ -21,6 +21,7 @@ from sfu.api import MediaSink, SinkTrack, Source
 from sfu.srtp import BUFFER_SIZE, PacketBuffer
 
 if TYPE_CHECKING:
+    from sfu.egress import EgressLink, EgressTarget
     from sfu.transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,32 @@ class DownTrack:
             if fields is not None:
                 rtp.write_vp8_fields(out, fields, self.pid_offset, self.tl0_offset)
         return out
+
+    def egress_target(self) -> EgressTarget | None:
+        """The egress process's tuple for this copy, or None if it is not the child's to send."""
+        t = self.transport
+        link = t.egress
+        if (
+            link is None
+            or not link.alive
+            or not t.egress_ready
+            or not self.active
+            or t.remote is None
+            or self.id_map is not None
+        ):
+            return None
+        sock, addr = t.remote
+        return (
+            t.egress_sub,
+            self.pt,
+            self.seq_offset,
+            self.ts_offset,
+            self.ssrc,
+            link.socket_index(sock),
+            addr,
+            self.pid_offset,
+            self.tl0_offset,
+        )
 
     def send(self, data: bytes) -> None:
         """The slow path: one packet with extension ids remapped."""
@@ -212,6 +239,9 @@ class Track:
         self.pending: list[DownTrack] = []  # copies that switch to this layer at a key frame
         self.last_forwarded_at = 0.0
         self.is_video = codec.kind == "video"
+        self.egress: EgressLink | None = None  # the SFU's egress process, if it has one
+        self.egress_key = 0
+        self._egress_on = False
         self.bitrate_bps = 0.0  # measured once a second (simulcast layer choice)
         self._bytes_prior = 0
         self.paused = False  # dynacast: the publisher was asked to stop sending this layer
@@ -229,6 +259,7 @@ class Track:
             layer.layer_index = index
             layer.munge_vp8 = self.codec.name.lower() == "vp8"
             layer.allowed = self.allowed
+            layer.egress = self.egress
             self.layers.append(layer)
         self.layers[-1].sinks = self.sinks  # in-process sinks get the best layer, unswitched
 
@@ -347,6 +378,7 @@ class Track:
 
     def _waits_for_keyframe(self) -> bool:
         return self.codec.kind == "video" and self.last_forwarded is not None
+
     def remove(self, down: DownTrack) -> None:
         if down in self.downtracks:
             self.downtracks.remove(down)
@@ -365,9 +397,25 @@ class Track:
 
     def _rebuild(self) -> None:
         self._dirty = False
-        targets = [(d, d.target()) for d in self.downtracks]
-        self._targets = [t for _, t in targets if t is not None]
-        self._slow = [d for d, t in targets if t is None and d.active and d.transport.ready]
+        local: list[Target] = []
+        slow: list[DownTrack] = []
+        egress: list[EgressTarget] = []
+        for down in self.downtracks:
+            remote = down.egress_target()
+            if remote is not None:
+                egress.append(remote)
+                continue
+            target = down.target()
+            if target is not None:
+                local.append(target)
+            elif down.active and down.transport.ready:
+                slow.append(down)
+        self._targets, self._slow = local, slow
+        if self.egress is not None and (egress or self._egress_on):
+            if not self.egress_key:
+                self.egress_key = self.egress.new_key()
+            self.egress.set_targets(self.egress_key, egress)
+        self._egress_on = bool(egress)
 
     def set_allowed(self, allowed: bool) -> None:
         """Server-side mute; on unmute, keep subscribers' sequence numbers continuous."""
@@ -437,6 +485,8 @@ class Track:
             self._fan_out_vp8(data, seq)
         else:
             self._fan_out(data, seq)
+        if self._egress_on:
+            self.egress.packet(self.egress_key, self.munge_vp8, data)  # type: ignore[union-attr]
         for down in self._slow:
             down.send(data)
         if self.sinks:
@@ -457,65 +507,10 @@ class Track:
                 logger.exception("media sink failed")
 
     def _fan_out(self, data: bytes, seq: int) -> None:
-        n = len(data)
-        if n > MAX_PACKET:
-            return
-        ts = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
-        marker = data[1] & 0x80
-        tx = self._tx
-        buf, view, c_data, c_len = tx.data, tx.view, tx.c_data, tx.c_len
-        pack_into = _HEADER.pack_into
-        protect = _srtp_protect
-        for pt, seq_off, ts_off, ssrc, ctx, sock, addr, _, _ in self._targets:
-            buf[0:n] = data
-            pack_into(
-                buf, 1, marker | pt, (seq + seq_off) & 0xFFFF, (ts + ts_off) & 0xFFFFFFFF, ssrc
-            )
-            c_len[0] = n
-            if protect(ctx, c_data, c_len) == 0:
-                try:
-                    sock.sendto(view[: c_len[0]], addr)
-                except OSError:
-                    self.send_errors += 1
+        self.send_errors += fan_out(self._targets, data, seq, self._tx)
 
     def _fan_out_vp8(self, data: bytes, seq: int) -> None:
-        """The hot path of a VP8 simulcast layer: also rewrites picture id and TL0PICIDX, so
-        each subscriber sees one continuous stream across layer switches."""
-        fields = rtp.vp8_fields(data)
-        if fields is None or not self._targets:
-            self._fan_out(data, seq)
-            return
-        n = len(data)
-        if n > MAX_PACKET:
-            return
-        has_pid, pid, wide, tl0, pid_pos, tl0_pos = fields
-        mask = 0x7FFF if wide else 0x7F
-        ts = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
-        marker = data[1] & 0x80
-        tx = self._tx
-        buf, view, c_data, c_len = tx.data, tx.view, tx.c_data, tx.c_len
-        pack_into = _HEADER.pack_into
-        protect = _srtp_protect
-        for pt, seq_off, ts_off, ssrc, ctx, sock, addr, pid_off, tl0_off in self._targets:
-            buf[0:n] = data
-            pack_into(
-                buf, 1, marker | pt, (seq + seq_off) & 0xFFFF, (ts + ts_off) & 0xFFFFFFFF, ssrc
-            )
-            if has_pid:
-                out_pid = (pid + pid_off) & mask
-                if wide:
-                    buf[pid_pos] = 0x80 | (out_pid >> 8)
-                    buf[pid_pos + 1] = out_pid & 0xFF
-                else:
-                    buf[pid_pos] = out_pid
-            if tl0 >= 0:
-                buf[tl0_pos] = (tl0 + tl0_off) & 0xFF
-            c_len[0] = n
-            if protect(ctx, c_data, c_len) == 0:
-                try:
-                    sock.sendto(view[: c_len[0]], addr)
-                except OSError:
-                    self.send_errors += 1
+        self.send_errors += fan_out_vp8(self._targets, data, seq, self._tx)
 
     def _keyframe(self, data: bytes) -> bool:
         size = rtp.header_length(data, len(data))
@@ -592,6 +587,71 @@ class Track:
             layer.close()
         if self.on_close is not None:
             self.on_close(self)
+
+
+Target = tuple[int, int, int, int, Any, Any, Any, int, int]
+
+
+def fan_out(targets: list[Target], data: bytes, seq: int, tx: PacketBuffer) -> int:
+    """The hot path: one copy per target — PT, seq, timestamp and SSRC rewritten with one
+    ``pack_into``, protected in place, sent with one ``sendto``. Returns the failed sends."""
+    n = len(data)
+    if n > MAX_PACKET or not targets:
+        return 0
+    ts = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
+    marker = data[1] & 0x80
+    buf, view, c_data, c_len = tx.data, tx.view, tx.c_data, tx.c_len
+    pack_into = _HEADER.pack_into
+    protect = _srtp_protect
+    errors = 0
+    for pt, seq_off, ts_off, ssrc, ctx, sock, addr, _, _ in targets:
+        buf[0:n] = data
+        pack_into(buf, 1, marker | pt, (seq + seq_off) & 0xFFFF, (ts + ts_off) & 0xFFFFFFFF, ssrc)
+        c_len[0] = n
+        if protect(ctx, c_data, c_len) == 0:
+            try:
+                sock.sendto(view[: c_len[0]], addr)
+            except OSError:
+                errors += 1
+    return errors
+
+
+def fan_out_vp8(targets: list[Target], data: bytes, seq: int, tx: PacketBuffer) -> int:
+    """The hot path of a VP8 simulcast layer: also rewrites picture id and TL0PICIDX, so each
+    subscriber sees one continuous stream across layer switches."""
+    fields = rtp.vp8_fields(data)
+    if fields is None:
+        return fan_out(targets, data, seq, tx)
+    n = len(data)
+    if n > MAX_PACKET or not targets:
+        return 0
+    has_pid, pid, wide, tl0, pid_pos, tl0_pos = fields
+    mask = 0x7FFF if wide else 0x7F
+    ts = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
+    marker = data[1] & 0x80
+    buf, view, c_data, c_len = tx.data, tx.view, tx.c_data, tx.c_len
+    pack_into = _HEADER.pack_into
+    protect = _srtp_protect
+    errors = 0
+    for pt, seq_off, ts_off, ssrc, ctx, sock, addr, pid_off, tl0_off in targets:
+        buf[0:n] = data
+        pack_into(buf, 1, marker | pt, (seq + seq_off) & 0xFFFF, (ts + ts_off) & 0xFFFFFFFF, ssrc)
+        if has_pid:
+            out_pid = (pid + pid_off) & mask
+            if wide:
+                buf[pid_pos] = 0x80 | (out_pid >> 8)
+                buf[pid_pos + 1] = out_pid & 0xFF
+            else:
+                buf[pid_pos] = out_pid
+        if tl0 >= 0:
+            buf[tl0_pos] = (tl0 + tl0_off) & 0xFF
+        c_len[0] = n
+        if protect(ctx, c_data, c_len) == 0:
+            try:
+                sock.sendto(view[: c_len[0]], addr)
+            except OSError:
+                errors += 1
+    return errors
 
 
 def _strip_extensions(data: bytes, ids: frozenset[int]) -> bytes:

@@ -233,6 +233,7 @@ class Participant:
         track = Track(self.id, sec.source, codec, self.transport, self.room.tx, strip)
         track.publisher_extmap = dict(sec.extmap)
         track.allowed = self.allowed.get(sec.source, True)
+        track.egress = self.room.egress
         if sec.rids:
             track.add_layers(sec.rids, strip)
         return track

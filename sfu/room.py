@@ -11,6 +11,7 @@ import time
 from sfu import layers
 from sfu import negotiation as neg
 from sfu.api import MediaSink, PublishLayers, Speaking, TileView
+from sfu.egress import EgressLink
 from sfu.forwarder import Track
 from sfu.participant import Participant
 from sfu.speakers import SpeakerDetector
@@ -69,6 +70,7 @@ class Room:
         self.tracks: list[Track] = []
         self.sinks: list[MediaSink] = []
         self.last_n = last_n
+        self.egress: EgressLink | None = None  # the SFU's egress process, if it has one
         self.speakers = SpeakerDetector(self._speaking)
         self.speakers.on_change = self.select
         self.closed = False

@@ -29,6 +29,7 @@ from sfu.api import (
     Source,
     TileView,
 )
+from sfu.egress import EgressLink
 from sfu.ice import IceLiteMux
 from sfu.participant import Participant
 from sfu.room import LAST_N, Room
@@ -59,8 +60,14 @@ class SFU:
         turn_secret: str = "",
         turn_ttl_s: int = 3600,
         last_n: int = LAST_N,
+        egress: bool = False,
+        egress_share: float = 0.5,
     ) -> None:
         aiortc_hook.check_version()
+        # a second process sends the copies of ``egress_share`` of the subscribers (sfu/egress.py)
+        self.egress_wanted = egress
+        self.egress_share = egress_share
+        self.egress: EgressLink | None = None
         self.counters: Counter[str] = Counter()
         self.mux = IceLiteMux(tuple(ice_addresses), port_min, port_max)
         self.mux.counters = self.counters
@@ -78,6 +85,8 @@ class SFU:
         if self.closed:
             raise MediaError("closed", "the SFU is closed")
         self.mux.start()
+        if self.egress_wanted and self.egress is None:
+            self.egress = EgressLink(self.mux.sockets, self.egress_share)
         if self._task is None:
             self._task = asyncio.ensure_future(self._periodic())
 
@@ -109,6 +118,7 @@ class SFU:
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = Room(room_id, self.fingerprint, self._tx, self.last_n)
+            room.egress = self.egress
         return room
 
     async def join(
@@ -117,7 +127,7 @@ class SFU:
         self.start()
         room = self._room(room_id)
         await room.remove(participant_id)  # a rejoin replaces the old connection
-        transport = Transport(f"{room_id}/{participant_id}", self.mux, self._cert, self.counters)
+        transport = self._transport(f"{room_id}/{participant_id}")
         room.add(Participant(room, participant_id, publish, notify, transport))
 
     async def offer(
@@ -136,7 +146,7 @@ class SFU:
         self.start()
         room = self._room(room_id)
         await room.remove(viewer_id)
-        transport = Transport(f"{room_id}/{viewer_id}", self.mux, self._cert, self.counters)
+        transport = self._transport(f"{room_id}/{viewer_id}")
         viewer = Participant(room, viewer_id, frozenset(), _ignore, transport, viewer=True)
         try:
             answer = viewer.on_offer(desc, {})
@@ -211,9 +221,16 @@ class SFU:
                 await self._task
         for room_id in list(self.rooms):
             await self.close_room(room_id)
+        if self.egress is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.egress.close)
         self.mux.close()
 
     # ---- internals --------------------------------------------------------------------------
+
+    def _transport(self, name: str) -> Transport:
+        """A new transport; every other one sends through the egress process when there is one."""
+        egress = self.egress if self.egress is not None and self.egress.take() else None
+        return Transport(name, self.mux, self._cert, self.counters, egress)
 
     def _participant(self, room_id: str, participant_id: str) -> Participant:
         room = self.rooms.get(room_id)
@@ -228,11 +245,23 @@ class SFU:
             await asyncio.sleep(PERIODIC_S)
             now = time.monotonic()
             dt, last = now - last, now
+            if self.egress is not None and not self.egress.check():
+                self._egress_gone()
             for room in list(self.rooms.values()):
                 room.evaluate_speakers(now)
                 room.periodic(now, dt)
                 for participant in list(room.participants.values()):
                     participant.transport.periodic(now)
+
+    def _egress_gone(self) -> None:
+        """The egress process died: this process sends every copy from now on."""
+        if self.egress is not None:
+            self.egress.close()  # reaps the child, closes our end of the pair
+        self.egress = None
+        for room in self.rooms.values():
+            room.egress = None
+            for track in room.tracks:
+                track.invalidate()
 
     def srtp_profiles(self) -> set[str]:
         """The SRTP protection profiles negotiated by the connected transports."""

@@ -121,15 +121,18 @@ class SrtpPair:
     rx: SrtpSession
     tx: SrtpSession
     profile: str = ""
+    tx_key: bytes = b""  # master key + salt of ``tx`` (an egress process builds its own)
 
     @classmethod
     def from_material(cls, profile: SrtpProfile, material: bytes, is_server: bool) -> SrtpPair:
         """Sessions from DTLS exported keying material (client key first, RFC 5764 4.2)."""
         local, remote = (1, 0) if is_server else (0, 1)
+        tx_key = profile.split(material, local)
         return cls(
             rx=SrtpSession(profile, profile.split(material, remote), outbound=False),
-            tx=SrtpSession(profile, profile.split(material, local), outbound=True),
+            tx=SrtpSession(profile, tx_key, outbound=True),
             profile=profile.openssl_name.decode(),
+            tx_key=tx_key,
         )
 
     def close(self) -> None:

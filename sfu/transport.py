@@ -22,6 +22,7 @@ from sfu.srtp import PacketBuffer, SrtpPair
 if TYPE_CHECKING:
     from aiortc.rtcdtlstransport import RTCCertificate
 
+    from sfu.egress import EgressLink
     from sfu.forwarder import DownTrack, Track
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,18 @@ class Transport:
     """ICE-lite + DTLS-SRTP for one participant; owns nothing but its sessions."""
 
     def __init__(
-        self, name: str, mux: IceLiteMux, cert: RTCCertificate, counters: Counter[str]
+        self,
+        name: str,
+        mux: IceLiteMux,
+        cert: RTCCertificate,
+        counters: Counter[str],
+        egress: EgressLink | None = None,
     ) -> None:
         self.name = name
+        # the egress process sends this subscriber's media (sfu/egress.py); 0: this process
+        self.egress = egress
+        self.egress_sub = egress.new_key() if egress is not None else 0
+        self.egress_ready = False
         self.mux = mux
         self.counters = counters
         self.local_ufrag = secrets.token_hex(4)
@@ -111,6 +121,9 @@ class Transport:
             self.counters["dtls_failed"] += 1
             logger.info("%s: DTLS failed: %s", self.name, exc)
             return
+        if self.egress is not None and self.srtp.tx_key:
+            self.egress.add_session(self.egress_sub, self.srtp.profile, self.srtp.tx_key)
+            self.egress_ready = True
         logger.debug("%s: DTLS connected", self.name)
         self._changed()
 
@@ -275,6 +288,8 @@ class Transport:
         if self.closed:
             return
         self.closed = True
+        if self.egress is not None and self.egress_ready:
+            self.egress.drop_session(self.egress_sub)
         self.mux.unregister(self)
         if self._dtls_task is not None:
             self._dtls_task.cancel()

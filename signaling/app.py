@@ -143,6 +143,8 @@ def default_media(settings: Settings) -> MediaBackend:
         turn_urls=settings.turn_urls,
         turn_secret=settings.turn_secret,
         turn_ttl_s=settings.turn_ttl_s,
+        egress=settings.media_egress,
+        egress_share=settings.media_egress_share,
     )
 
 

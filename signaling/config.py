@@ -45,6 +45,10 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""  # coturn static-auth-secret (REST credentials)
     turn_ttl_s: int = 3600
+    # a second process sends the media copies of some subscribers, so one big room (a lesson
+    # of 300) uses two cores; media_egress_share: the part of the subscribers it serves
+    media_egress: bool = False
+    media_egress_share: float = 0.5
     # what the compositor encodes once per recording / broadcast: 720p, 360p, 180p
     renditions: tuple[str, ...] = ("720p",)
     # webhooks for rooms without an organisation's own endpoint
@@ -152,6 +156,8 @@ def validate(s: Settings) -> None:
     unknown = set(s.renditions) - {"720p", "360p", "180p"}
     if unknown or not s.renditions:
         raise ConfigError("renditions: choose from 720p, 360p, 180p")
+    if not 0.0 <= s.media_egress_share <= 1.0:
+        raise ConfigError("media_egress_share must be between 0 and 1")
     if not 1 <= s.workers <= 64:
         raise ConfigError("workers must be between 1 and 64")
     if s.workers > 1 and s.state == "memory":

@@ -212,8 +212,10 @@ def payload(i: int, size: int = 200) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def running_sfu() -> AsyncIterator[SFU]:
-    sfu = SFU(ice_addresses=("127.0.0.1",))
+async def running_sfu(egress: bool = False) -> AsyncIterator[SFU]:
+    """An SFU on loopback; with ``egress``, every subscriber's copies go through the egress
+    process."""
+    sfu = SFU(ice_addresses=("127.0.0.1",), egress=egress, egress_share=1.0)
     sfu.start()
     try:
         yield sfu

@@ -11,6 +11,8 @@ import os
 import re
 import struct
 
+import pytest
+
 from sfu import layers, negotiation, rtcp, rtp, sdp
 from sfu.api import PublishLayers, TileView
 from tests.sfu.peers import ROOM, Peer, running_sfu, wait_for
@@ -100,8 +102,11 @@ def assert_continuous(received: list[bytes]) -> None:
         assert pid1 == (pid0 + 1) & 0x7FFF, "a gap or a jump in picture ids"
 
 
-async def test_the_layer_follows_the_tile_and_switches_on_a_key_frame_without_a_gap() -> None:
-    async with running_sfu() as sfu:
+@pytest.mark.parametrize("egress", [False, True], ids=["here", "egress-process"])
+async def test_the_layer_follows_the_tile_and_switches_on_a_key_frame_without_a_gap(
+    egress: bool,
+) -> None:
+    async with running_sfu(egress) as sfu:
         alice, bob = Peer(sfu, "alice", CAM), Peer(sfu, "bob")
         try:
             answer = await alice.join(["video"], munge=simulcast_offer)
