@@ -155,7 +155,7 @@ async def _measure(
 
 async def run(c: Config, full: Config) -> dict[str, Any]:
     """One load test, start to finish; always stops its server and closes its sockets."""
-    server = None if c.url else OwnServer(c.pin, c.egress)
+    server = None if c.url else OwnServer(c.pin, c.egress, c.egress_share)
     stop = asyncio.Event()
     sender = media.Sender()
     peers: list[Peer] = []

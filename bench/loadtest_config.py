@@ -63,6 +63,7 @@ class Config:
     pin: bool
     json: bool
     egress: bool = False
+    egress_share: float = 0.55
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--egress",
         action="store_true",
-        help="own server: a second process sends half of the copies (media_egress); not pinned",
+        help="own server: a second process sends a share of the copies (media_egress); no pinning",
+    )
+    p.add_argument(
+        "--egress-share",
+        type=float,
+        default=0.55,
+        help="with --egress: the share of subscribers the egress process sends to (0.55)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -134,6 +141,7 @@ def config_from(args: argparse.Namespace) -> Config:
         and len(os.sched_getaffinity(0)) > 1,
         json=args.json,
         egress=bool(args.egress),
+        egress_share=args.egress_share,
     )
     checked(config)
     return config

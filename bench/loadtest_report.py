@@ -123,6 +123,7 @@ def results(
         if projected_pps and forwarded_pps
         else None,
         "egress": c.egress,
+        "egress_share": c.egress_share if c.egress else None,
         "loadgen_cpu_cores": round(win.loadgen_cpu / win.wall, 3),
         "forwarded_pps": round(forwarded_pps),
         "expected_forwarded_pps": round(model),

@@ -76,9 +76,10 @@ def udp_receive_errors() -> int:
 class OwnServer:
     """`python -m signaling.cli serve` on free 127.0.0.1 ports with a known secret and key."""
 
-    def __init__(self, pin: bool, egress: bool = False) -> None:
+    def __init__(self, pin: bool, egress: bool = False, egress_share: float = 0.55) -> None:
         self.pin = pin
         self.egress = egress
+        self.egress_share = egress_share
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="urok-loadtest-"))
         self.proc: asyncio.subprocess.Process | None = None
@@ -95,8 +96,8 @@ class OwnServer:
     async def start(self) -> None:
         env = {**os.environ, "UROK_SECRET": SECRET, "UROK_API_KEYS": API_KEY}
         env["UROK_LOG_LEVEL"] = "WARNING"
-        if self.egress:
-            env["UROK_MEDIA_EGRESS"] = "1"
+        env["UROK_MEDIA_EGRESS"] = "1" if self.egress else "0"  # one process unless asked
+        env["UROK_MEDIA_EGRESS_SHARE"] = str(self.egress_share)
         cmd = [sys.executable, "-m", "signaling.cli", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--ice-address", "127.0.0.1", "--no-demo"]
         cmd += ["--data-dir", str(self.dir / "data"), "--state", "memory"]

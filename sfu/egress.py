@@ -3,14 +3,16 @@
 One room lives in one process, and one process is one core: a lesson of 300 forwards ~300,000
 packets a second, about 1.8 cores here (docs/benchmarks.md, load test). Almost all of that is
 the per-copy work — header rewrite, SRTP protect, ``sendto`` — and the kernel's share of it.
-With ``SFU(egress=True)`` a child process takes that work for half of the subscribers:
+With ``SFU(egress=True)`` a child process takes that work for a share of the subscribers
+(``egress_share``, 0.55: the main process also receives, and runs everything else):
 
 - The main process keeps everything else: ICE, DTLS, receiving and decrypting, NACK and RTX,
   RTCP, last-N, layers. When a subscriber's DTLS is up, the child gets its outbound SRTP key
   (``K``); the main process never protects RTP on that subscriber's media SSRCs again (RTX and
   RTCP use their own SSRC and index, so they stay in the main process).
-- Whenever a track's list of subscribers changes, the child gets that track's egress targets
-  (``T``: payload type, seq / timestamp / picture-id offsets, SSRC, socket, address).
+- Whenever a track's subscribers change, the child gets what changed in that track's egress
+  targets (``T``: added or changed — payload type, seq / timestamp / picture-id offsets, SSRC,
+  socket, address — and removed), never the whole list again.
 - Every packet of a track with egress targets goes to the child once (``P``), over a Unix
   datagram socket: one send for up to 300 copies.
 - The child sends from the same UDP sockets (inherited), so subscribers see one server address.
@@ -47,7 +49,7 @@ SOCKET_BUFFER = 8 * 1024 * 1024
 class EgressLink:
     """The main process's end: starts the child, tells it keys and targets, hands it packets."""
 
-    def __init__(self, sockets: Sequence[socket.socket], share: float = 0.5) -> None:
+    def __init__(self, sockets: Sequence[socket.socket], share: float = 0.55) -> None:
         self.sockets = list(sockets)
         self.share = share  # of the subscribers, the part whose copies the child sends
         self._ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -123,8 +125,11 @@ class EgressLink:
     def drop_session(self, subscriber: int) -> None:
         self._control(("X", subscriber))
 
-    def set_targets(self, track: int, targets: list[EgressTarget]) -> None:
-        self._control(("T", track, targets))
+    def update_targets(
+        self, track: int, changed: list[EgressTarget], gone: list[tuple[int, int]]
+    ) -> None:
+        """Targets of a track added or changed, and removed (by subscriber and SSRC)."""
+        self._control(("T", track, changed, gone))
 
     def packet(self, track: int, munge_vp8: bool, data: bytes) -> None:
         self._send(_PACKET.pack(b"P", track, munge_vp8) + data)
@@ -157,7 +162,8 @@ class _Child:
         self.sockets = sockets
         self.sessions: dict[int, SrtpSession] = {}
         self.targets: dict[int, list[tuple[Any, ...]]] = {}
-        self.raw: dict[int, list[EgressTarget]] = {}
+        self.raw: dict[int, dict[tuple[int, int], EgressTarget]] = {}
+        self.tracks_of: dict[int, set[int]] = {}  # subscriber -> tracks with a target for it
         self.tx = PacketBuffer()
         self.errors = 0
 
@@ -169,30 +175,38 @@ class _Child:
             if old is not None:
                 old.close()
             self.sessions[subscriber] = SrtpSession(PROFILES[profile.encode()], key, outbound=True)
-            self._resolve_all()
+            self._resolve_of(subscriber)
         elif kind == "X":
             session = self.sessions.pop(message[1], None)
             if session is not None:
                 session.close()
-            self._resolve_all()
+            self._resolve_of(message[1])
         elif kind == "T":
-            _, track, targets = message
-            if targets:
-                self.raw[track] = targets
-            else:
-                self.raw.pop(track, None)
+            _, track, changed, gone = message
+            raw = self.raw.setdefault(track, {})
+            for key in gone:
+                raw.pop(tuple(key), None)
+            for target in changed:
+                raw[(target[0], target[4])] = target
+                self.tracks_of.setdefault(target[0], set()).add(track)
+            if not raw:
+                del self.raw[track]
             self._resolve(track)
 
-    def _resolve_all(self) -> None:
-        for track in list(self.raw):
-            self._resolve(track)
+    def _resolve_of(self, subscriber: int) -> None:
+        """Again, the tracks that have (or had) a target for this subscriber."""
+        tracks = self.tracks_of.get(subscriber, set())
+        for track in list(tracks):
+            if track in self.raw:
+                self._resolve(track)
+            else:
+                tracks.discard(track)
 
     def _resolve(self, track: int) -> None:
         """Targets with this process's SRTP context and socket (the hot path's tuples)."""
         resolved = []
-        for sub, pt, seq_off, ts_off, ssrc, sock_index, addr, pid_off, tl0_off in self.raw.get(
-            track, []
-        ):
+        raw = self.raw.get(track, {})
+        for sub, pt, seq_off, ts_off, ssrc, sock_index, addr, pid_off, tl0_off in raw.values():
             session = self.sessions.get(sub)
             if session is not None and sock_index < len(self.sockets):
                 sock = self.sockets[sock_index]

@@ -242,6 +242,7 @@ class Track:
         self.egress: EgressLink | None = None  # the SFU's egress process, if it has one
         self.egress_key = 0
         self._egress_on = False
+        self._egress_sent: dict[tuple[int, int], EgressTarget] = {}
         self.bitrate_bps = 0.0  # measured once a second (simulcast layer choice)
         self._bytes_prior = 0
         self.paused = False  # dynacast: the publisher was asked to stop sending this layer
@@ -411,11 +412,22 @@ class Track:
             elif down.active and down.transport.ready:
                 slow.append(down)
         self._targets, self._slow = local, slow
-        if self.egress is not None and (egress or self._egress_on):
-            if not self.egress_key:
-                self.egress_key = self.egress.new_key()
-            self.egress.set_targets(self.egress_key, egress)
+        if self.egress is not None and (egress or self._egress_sent):
+            self._update_egress(self.egress, egress)
         self._egress_on = bool(egress)
+
+    def _update_egress(self, link: EgressLink, targets: list[EgressTarget]) -> None:
+        """Tell the egress process what changed in this track's targets (not the whole list:
+        a join changes one target of every track)."""
+        if not self.egress_key:
+            self.egress_key = link.new_key()
+        new = {(t[0], t[4]): t for t in targets}
+        old = self._egress_sent
+        changed = [t for k, t in new.items() if old.get(k) != t]
+        gone = [k for k in old if k not in new]
+        if changed or gone:
+            link.update_targets(self.egress_key, changed, gone)
+        self._egress_sent = new
 
     def set_allowed(self, allowed: bool) -> None:
         """Server-side mute; on unmute, keep subscribers' sequence numbers continuous."""

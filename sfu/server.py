@@ -61,7 +61,7 @@ class SFU:
         turn_ttl_s: int = 3600,
         last_n: int = LAST_N,
         egress: bool = False,
-        egress_share: float = 0.5,
+        egress_share: float = 0.55,
     ) -> None:
         aiortc_hook.check_version()
         # a second process sends the copies of ``egress_share`` of the subscribers (sfu/egress.py)
@@ -274,7 +274,10 @@ class SFU:
 
     def stats(self) -> dict[str, int]:
         """Counters: dropped and rejected packets by reason, NACKs, key frame requests."""
-        return dict(self.counters)
+        found = dict(self.counters)
+        if self.egress is not None:
+            found["egress_dropped"] = self.egress.dropped  # the child could not keep up
+        return found
 
 
 def _ignore(event: MediaEvent) -> None:

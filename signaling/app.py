@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -143,7 +144,7 @@ def default_media(settings: Settings) -> MediaBackend:
         turn_urls=settings.turn_urls,
         turn_secret=settings.turn_secret,
         turn_ttl_s=settings.turn_ttl_s,
-        egress=settings.media_egress,
+        egress=settings.media_egress and settings.workers <= 1 and (os.cpu_count() or 1) > 1,
         egress_share=settings.media_egress_share,
     )
 

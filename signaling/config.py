@@ -46,9 +46,10 @@ class Settings:
     turn_secret: str = ""  # coturn static-auth-secret (REST credentials)
     turn_ttl_s: int = 3600
     # a second process sends the media copies of some subscribers, so one big room (a lesson
-    # of 300) uses two cores; media_egress_share: the part of the subscribers it serves
-    media_egress: bool = False
-    media_egress_share: float = 0.5
+    # of 300) uses two cores (on a machine of two or more, without --workers);
+    # media_egress_share: the part of the subscribers it serves
+    media_egress: bool = True
+    media_egress_share: float = 0.55
     # what the compositor encodes once per recording / broadcast: 720p, 360p, 180p
     renditions: tuple[str, ...] = ("720p",)
     # webhooks for rooms without an organisation's own endpoint
