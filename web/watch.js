@@ -26,6 +26,8 @@ function viewerId() {
 
 /** @type {{status: string, playlist: string} | null} */
 let shown = null;
+/** Low-latency viewing over WHEP (sub-second, from the SFU) instead of HLS, while live. */
+const lowLatency = { on: false, /** @type {RTCPeerConnection|null} */ pc: null, location: "" };
 /** @type {Hls | null} */
 let hls = null;
 const board = new QuestionBoard(roomId, token);
@@ -55,7 +57,12 @@ function render(state) {
   } else {
     message("");
   }
-  if (state.status !== "waiting" && (!shown || shown.status !== state.status)) play(state);
+  const button = $("watch-lowlat");
+  button.hidden = state.status !== "live" || !window.RTCPeerConnection;
+  if (state.status !== "live" && lowLatency.on) stopLowLatency();
+  if (state.status !== "waiting" && !lowLatency.on && (!shown || shown.status !== state.status)) {
+    play(state);
+  }
   shown = { status: state.status, playlist: state.playlist };
 }
 
@@ -78,6 +85,57 @@ function play(state) {
     video.src = state.playlist;
   }
   video.play().catch(() => {});
+}
+
+/** Switch to WHEP: the SFU sends the stage (screen or speaker, loudest voice) straight to this
+ * page. A full or failed session falls back to HLS with a message. */
+async function startLowLatency() {
+  const pc = new RTCPeerConnection();
+  lowLatency.pc = pc;
+  lowLatency.on = true;
+  $("watch-lowlat").setAttribute("aria-pressed", "true");
+  const stream = new MediaStream();
+  pc.ontrack = (e) => stream.addTrack(e.track);
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    /** @type {Record<string, string>} */
+    const h = { "Content-Type": "application/sdp" };
+    if (token) h.Authorization = `Bearer ${token}`;
+    const resp = await fetch(`/whep/${encodeURIComponent(roomId)}`, {
+      method: "POST",
+      headers: h,
+      body: /** @type {string} */ (pc.localDescription?.sdp),
+    });
+    if (!resp.ok) throw new Error(resp.status === 503 ? "full" : "failed");
+    lowLatency.location = resp.headers.get("Location") || "";
+    await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
+  } catch (err) {
+    stopLowLatency();
+    message(err instanceof Error && err.message === "full" ? "watch.lowLatencyFull" : "watch.lowLatencyFailed");
+    return;
+  }
+  if (hls) hls.destroy();
+  hls = null;
+  const video = /** @type {HTMLVideoElement} */ ($("watch-video"));
+  video.removeAttribute("src");
+  video.srcObject = stream;
+  video.play().catch(() => {});
+}
+
+/** Back to HLS; ends the WHEP session on the server. */
+function stopLowLatency() {
+  const { pc, location } = lowLatency;
+  lowLatency.on = false;
+  lowLatency.pc = null;
+  lowLatency.location = "";
+  $("watch-lowlat").setAttribute("aria-pressed", "false");
+  if (location) fetch(location, { method: "DELETE", keepalive: true }).catch(() => {});
+  if (pc) pc.close();
+  const video = /** @type {HTMLVideoElement} */ ($("watch-video"));
+  if (video.srcObject) video.srcObject = null;
+  if (shown && shown.status !== "waiting") play(shown);
 }
 
 async function heartbeat() {
@@ -116,6 +174,13 @@ async function start() {
     localize(document);
     board.redraw();
     if (shown) poll();
+  });
+  $("watch-lowlat").addEventListener("click", () => {
+    if (lowLatency.on) stopLowLatency();
+    else startLowLatency();
+  });
+  window.addEventListener("pagehide", () => {
+    if (lowLatency.location) fetch(lowLatency.location, { method: "DELETE", keepalive: true }).catch(() => {});
   });
   if (!(await heartbeat().catch(() => false))) return;
   board.start();

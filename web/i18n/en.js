@@ -199,6 +199,10 @@ export default {
   "watch.registration": "Only registered viewers can watch this broadcast.",
   "watch.notFound": "Broadcast not found.",
   "watch.error": "Could not load the broadcast. Trying again…",
+  "watch.lowLatency": "Low latency",
+  "watch.lowLatencyHint": "Watch with low latency (WebRTC)",
+  "watch.lowLatencyFull": "No low-latency places are free right now — showing the regular stream.",
+  "watch.lowLatencyFailed": "Could not start low-latency viewing — showing the regular stream.",
   "watch.starts": "Starts at {time}",
 
   "library.title": "School videos",

@@ -200,6 +200,10 @@ export default {
   "watch.notFound": "Трансляция не найдена.",
   "watch.error": "Не удалось загрузить трансляцию. Попробуем ещё раз…",
   "watch.starts": "Начало: {time}",
+  "watch.lowLatency": "Без задержки",
+  "watch.lowLatencyHint": "Смотреть без задержки (WebRTC)",
+  "watch.lowLatencyFull": "Мест для просмотра без задержки сейчас нет — показываем обычную трансляцию.",
+  "watch.lowLatencyFailed": "Не удалось включить просмотр без задержки — показываем обычную трансляцию.",
 
   "library.title": "Видео школы",
   "library.empty": "Записей пока нет.",
