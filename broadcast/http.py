@@ -230,8 +230,33 @@ async def _stored_file(
     if not await asyncio.to_thread(storage.exists, key):
         raise _not_found()
     content_type = INIT_TYPE if name == INIT else SEGMENT_TYPE
-    headers = {"Cache-Control": IMMUTABLE, "Content-Type": content_type}
-    path = storage.local_path(key)
-    if path is not None:
-        return web.FileResponse(path, headers=headers)
-    return _reply(await asyncio.to_thread(storage.read, key), content_type, IMMUTABLE)
+    # Read whole (a segment is ~1 MB at most), not web.FileResponse: a player that aborts while
+    # aiohttp opens the file in its executor leaves that file to the garbage collector.
+    return _ranged(request, await asyncio.to_thread(storage.read, key), content_type)
+
+
+def _ranged(request: web.Request, data: bytes, content_type: str) -> web.Response:
+    """The whole body, or the byte range asked for (206; 416 when it starts past the end)."""
+    size = len(data)
+    try:
+        wanted = request.http_range
+    except ValueError:
+        wanted = slice(None, None)
+    if wanted.start is None and wanted.stop is None:
+        resp = _reply(data, content_type, IMMUTABLE)
+        resp.headers["Accept-Ranges"] = "bytes"
+        return resp
+    start, stop, _ = wanted.indices(size)
+    if (wanted.start or 0) >= size or start >= stop:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+    resp = web.Response(
+        status=206,
+        body=data[start:stop],
+        content_type=content_type,
+        headers={
+            "Cache-Control": IMMUTABLE,
+            "Accept-Ranges": "bytes",
+            "Content-Range": f"bytes {start}-{stop - 1}/{size}",
+        },
+    )
+    return resp

@@ -173,6 +173,12 @@ async def test_ranges_on_recorded_segments(aiohttp_client: MakeClient, recorded:
     assert part.status == 206 and await part.read() == disk[10:20]
     beyond = await client.get(path, headers={"Range": f"bytes={len(disk) + 10}-"})
     assert beyond.status == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{len(disk)}"
+    tail = await client.get(path, headers={"Range": "bytes=-4"})
+    assert tail.status == 206 and await tail.read() == disk[-4:]
+    assert tail.headers["Content-Range"] == f"bytes {len(disk) - 4}-{len(disk) - 1}/{len(disk)}"
+    whole = await client.get(path, headers={"Range": "bytes=nonsense"})
+    assert whole.status == 200 and await whole.read() == disk
 
 
 async def test_a_deleted_recording_stops_replaying(
