@@ -6,10 +6,11 @@ the per-copy work — header rewrite, SRTP protect, ``sendto`` — and the kerne
 With ``SFU(egress=True)`` a child process takes that work for a share of the subscribers
 (``egress_share``, 0.55: the main process also receives, and runs everything else):
 
-- The main process keeps everything else: ICE, DTLS, receiving and decrypting, NACK and RTX,
-  RTCP, last-N, layers. When a subscriber's DTLS is up, the child gets its outbound SRTP key
-  (``K``); the main process never protects RTP on that subscriber's media SSRCs again (RTX and
-  RTCP use their own SSRC and index, so they stay in the main process).
+- The main process keeps everything else: ICE, DTLS, receiving and decrypting, NACK, RTCP,
+  last-N, layers. When a subscriber's DTLS is up, the child gets its outbound SRTP key (``K``);
+  from then on every RTP packet for that subscriber is protected by the child — the single
+  ones too (NACK answers, RTX, extension rewrites: ``R``) — so each SSRC has one SRTP context.
+  RTCP has its own index and stays in the main process.
 - Whenever a track's subscribers change, the child gets what changed in that track's egress
   targets (``T``: added or changed — payload type, seq / timestamp / picture-id offsets, SSRC,
   socket, address — and removed), never the whole list again.
@@ -134,6 +135,10 @@ class EgressLink:
     def packet(self, track: int, munge_vp8: bool, data: bytes) -> None:
         self._send(_PACKET.pack(b"P", track, munge_vp8) + data)
 
+    def send_one(self, subscriber: int, sock_index: int, addr: Any, packet: bytes) -> None:
+        """One ready RTP packet for one subscriber (a NACK answer, an extension rewrite)."""
+        self._control(("R", subscriber, sock_index, addr, packet))
+
     def socket_index(self, sock: socket.socket) -> int:
         return self.sockets.index(sock)
 
@@ -181,6 +186,15 @@ class _Child:
             if session is not None:
                 session.close()
             self._resolve_of(message[1])
+        elif kind == "R":
+            _, subscriber, sock_index, addr, packet = message
+            session = self.sessions.get(subscriber)
+            if session is not None and sock_index < len(self.sockets) and len(packet) < 1400:
+                self.tx.data[: len(packet)] = packet
+                size = session.protect(self.tx, len(packet))
+                if size:
+                    with contextlib.suppress(OSError):
+                        self.sockets[sock_index].sendto(self.tx.view[:size], addr)
         elif kind == "T":
             _, track, changed, gone = message
             raw = self.raw.setdefault(track, {})

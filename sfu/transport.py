@@ -224,6 +224,13 @@ class Transport:
     # ---- outbound ---------------------------------------------------------------------------
 
     def send_rtp(self, packet: bytes) -> None:
+        """One RTP packet (NACK answers, the slow path). A subscriber the egress process sends
+        to gets it from there too: one SRTP context per SSRC, whatever the path."""
+        link = self.egress
+        if link is not None and link.alive and self.egress_ready and self.remote is not None:
+            sock, addr = self.remote
+            link.send_one(self.egress_sub, link.socket_index(sock), addr, packet)
+            return
         self._send_protected(packet, rtcp=False)
 
     def send_rtcp(self, packet: bytes) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import struct
 
+import pytest
+
 from sfu import rtcp
 from tests.sfu.peers import Peer, payload, rtp_packet, running_sfu, wait_for
 
@@ -25,8 +27,9 @@ def _video_ssrc_at(bob: Peer) -> int:
     return bob.ssrc_of_mid(mid)
 
 
-async def test_nack_recovers_five_percent_loss_on_both_legs() -> None:
-    async with running_sfu() as sfu:
+@pytest.mark.parametrize("egress", [False, True], ids=["here", "egress-process"])
+async def test_nack_recovers_five_percent_loss_on_both_legs(egress: bool) -> None:
+    async with running_sfu(egress) as sfu:
         alice, bob = await _pair(sfu)
         try:
             ssrc = alice.local_ssrcs()["video"]
