@@ -68,7 +68,6 @@ class DownTrack:
         # a slot's new video: seq, timestamp and time of the slot's last packet; the copy
         # waits for a key frame of its track and continues from there
         self.resume_from: tuple[int, int, float] | None = None
-        self.layer_switches = 0
         self.active = False  # set once the subscriber's answer accepted this SSRC
         self.id_map: dict[int, int] | None = None  # header extension ids, when they differ
         self.rtx_pt = 0  # non-zero once the subscriber accepted RTX for this copy
@@ -264,11 +263,7 @@ class Track:
             self.layers.append(layer)
         self.layers[-1].sinks = self.sinks  # in-process sinks get the best layer, unswitched
 
-    layer_index = 0
-
-    def layer_of(self, down: DownTrack) -> int:
-        """The layer a copy is on now (0 for a track without layers)."""
-        return down.stream.layer_index
+    layer_index = 0  # a layer's place in its group, low to high
 
     def want_layer(self, down: DownTrack, index: int) -> None:
         """Move a copy to layer ``index``: at once if it has sent nothing yet, else at the
@@ -325,7 +320,6 @@ class Track:
                 old.remove(down)  # the layer it leaves (a group keeps its copies)
             down.stream = self
             down.switched_at = (seq + down.seq_offset) & 0xFFFF
-            down.layer_switches += 1
             self.add(down)
         self.pending.clear()
 
