@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from aiohttp import web
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from signaling import auth
 from signaling import messages as m
@@ -60,8 +60,10 @@ class RoomCreate(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RoomPatch(Struct, frozen=True, forbid_unknown_fields=True):
+    """A change to a room; ``scheduled_start: null`` clears the schedule (absent keeps it)."""
+
     title: Short | None = None
-    scheduled_start: float | None = None
+    scheduled_start: float | UnsetType | None = UNSET
     duration_s: Annotated[int, Meta(ge=60, le=24 * 3600)] | None = None
     settings: dict[str, Any] | None = None
 
@@ -329,9 +331,9 @@ async def update_room(request: web.Request) -> web.Response:
     changed = msgspec.structs.replace(
         record,
         title=body.title or record.title,
-        scheduled_start=body.scheduled_start
-        if body.scheduled_start is not None
-        else record.scheduled_start,
+        scheduled_start=record.scheduled_start
+        if body.scheduled_start is UNSET
+        else body.scheduled_start,
         settings=settings,
         duration_s=body.duration_s or record.duration_s,
     )

@@ -92,3 +92,23 @@ async def test_calendar_tokens_only_read_calendars(urok: Urok) -> None:
     join_token = urok.token("Анна", "teacher", user_id="t-anna")
     assert (await urok.client.get(f"/calendar/{join_token}.ics")).status == 401
     assert (await urok.client.get("/calendar/garbage.ics")).status == 401
+
+
+async def test_a_schedule_is_moved_and_cleared(urok: Urok) -> None:
+    admin = {"Authorization": f"Bearer {urok.token('Директор', 'admin', user_id='a1')}"}
+    start = time.time() + 7200
+    body = {"title": "Линейка", "kind": "broadcast", "scheduled_start": start}
+    room = (await (await urok.client.post("/api/rooms", json=body, headers=admin)).json())["id"]
+
+    async def patch(change: dict[str, Any]) -> Any:
+        resp = await urok.client.patch(f"/api/rooms/{room}", json=change, headers=admin)
+        assert resp.status == 200, await resp.text()
+        state = await (await urok.client.get(f"/api/broadcasts/{room}")).json()
+        assert state["scheduled_start"] == (await resp.json())["scheduled_start"]
+        return state["scheduled_start"]
+
+    assert await patch({"title": "Линейка 1 сентября"}) == start  # absent: kept
+    assert await patch({"scheduled_start": start + 600}) == start + 600  # moved
+    assert await patch({"scheduled_start": None}) is None  # null: cleared, open at once
+    _, viewer = await urok.join(room, "Ученик")
+    assert not (isinstance(viewer, m.Error) and viewer.code == "room_not_open")
