@@ -249,14 +249,6 @@ class Participant:
 
     # ---- server offers ----------------------------------------------------------------------
 
-    def subscribe(self, track: Track) -> None:
-        """Forward ``track`` to this participant in a free or new server m-section."""
-        kind = track.codec.kind
-        sec = next((s for s in self._server_sections(kind) if s.mid not in self.downs), None)
-        if sec is None or not _fits(sec, track):
-            sec = self._new_slot(track)
-        self._switch(sec, track)
-
     def _new_slot(self, template: Track) -> neg.Section:
         """A new receive slot for ``template``'s kind and codec (offered to the client)."""
         kind = template.codec.kind
@@ -545,10 +537,6 @@ def _continue(down: DownTrack, end: tuple[int, int, float] | None) -> None:
     down.seq_offset = (end[0] - last) & 0xFFFF
     down.ts_offset = (end[1] + stream.codec.clock_rate // 50 - ts) & 0xFFFFFFFF
     stream.invalidate()
-
-
-def _token(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in text)[:64] or "-"
 
 
 __all__ = ["Participant"]
