@@ -1,23 +1,73 @@
 // The school console (/console?token=…): live rooms, one-click calls with a QR code, the
-// schedule, invite links. Every right is the server's: this page shows what it answers.
+// schedule, a calendar (.ics) link, broadcasts (administrators), invite links. Every right is
+// the server's: this page shows what it answers and tells a refusal in words.
 
 import qrcode from "/static/node_modules/qrcode-generator/dist/qrcode.mjs";
 import { $, clear, h } from "./dom.js";
-import { lang, localize, pickLanguage, setLanguage, t } from "./i18n/index.js";
+import { has, lang, localize, pickLanguage, setLanguage, t } from "./i18n/index.js";
+
+const POLL_MS = 5000;
 
 const token = new URLSearchParams(window.location.search).get("token") || sessionStorage.getItem("urok:console-token");
 if (token) sessionStorage.setItem("urok:console-token", token);
 
-/** @param {string} path @param {RequestInit} [init] */
-async function api(path, init = {}) {
-  const resp = await fetch(path, { ...init, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } });
+/** A refusal or failure in words. @param {string} code */
+function reason(code) {
+  return has(`console.error.${code}`) ? t(`console.error.${code}`) : t("console.failed", { code });
+}
+
+/**
+ * Call the REST API with the console's token; a refusal is told in ``out`` (the message next to
+ * the section that asked) and thrown. @param {string} path @param {RequestInit} [init]
+ * @param {string} [out] id of the message element
+ */
+async function api(path, init = {}, out = "console-message") {
+  let resp;
+  try {
+    resp = await fetch(path, { ...init, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } });
+  } catch {
+    $(out).textContent = reason("network");
+    throw new Error("network");
+  }
   const body = resp.status === 204 ? {} : await resp.json().catch(() => ({}));
   if (!resp.ok) {
-    $("console-message").textContent = t("console.failed", { code: body.error ? body.error.code : resp.status });
+    $(out).textContent = reason(body.error ? body.error.code : String(resp.status));
     throw new Error(String(resp.status));
   }
-  $("console-message").textContent = "";
+  $(out).textContent = "";
   return body;
+}
+
+/** A unix time as the viewer's local date and time. @param {number} seconds */
+function localTime(seconds) {
+  return new Date(seconds * 1000).toLocaleString(lang(), { dateStyle: "long", timeStyle: "short" });
+}
+
+/** A datetime-local field's value as unix seconds, or null when empty. @param {string} id */
+function fieldTime(id) {
+  const value = /** @type {HTMLInputElement} */ ($(id)).value;
+  return value ? new Date(value).getTime() / 1000 : null;
+}
+
+/** Unix seconds as a datetime-local value in the viewer's zone. @param {number} seconds */
+function fieldValue(seconds) {
+  const d = new Date(seconds * 1000);
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/**
+ * Copy ``text``; without the clipboard (plain http), select it in ``field`` for Ctrl+C.
+ * @param {string} text @param {HTMLInputElement | null} field @param {HTMLElement} note
+ */
+async function copy(text, field, note) {
+  try {
+    await navigator.clipboard.writeText(text);
+    note.textContent = t("console.copied");
+  } catch {
+    field?.select();
+    note.textContent = field ? t("console.copyByHand") : "";
+  }
 }
 
 /** Draw a QR code of ``text`` as SVG elements (no HTML strings). @param {string} text */
@@ -55,7 +105,7 @@ async function newCall() {
   a.href = link;
   a.textContent = link;
   /** @type {HTMLAnchorElement} */ ($("enter-host")).href = `/r/${room.id}?token=${encodeURIComponent(token || "")}`;
-  $("copy-link").onclick = () => navigator.clipboard && navigator.clipboard.writeText(link).catch(() => {});
+  $("copy-link").onclick = () => copy(link, null, $("console-message"));
   drawQr(link);
   $("new-call-result").hidden = false;
   refresh();
@@ -63,7 +113,7 @@ async function newCall() {
 
 /** @param {any} room */
 function roomRow(room) {
-  const when = room.scheduled_start ? new Date(room.scheduled_start * 1000).toLocaleString(lang()) : "";
+  const when = room.scheduled_start ? localTime(room.scheduled_start) : "";
   return h(
     "li",
     {},
@@ -85,27 +135,91 @@ function inviteRow(invite) {
   return li;
 }
 
-/** A broadcast with its viewer link, state, viewers and questions (admins only). @param {any} room */
-async function broadcastRow(room) {
-  const state = await fetch(`/api/broadcasts/${room.id}`).then((r) => r.json());
-  const { questions } = await api(`/api/broadcasts/${room.id}/questions`);
-  const link = `${window.location.origin}/b/${room.id}`;
-  const li = h(
-    "li",
-    { "data-status": state.status },
-    h("div", { class: "meta" }, h("strong", {}, room.title), h("span", {}, [t(`console.bcStatus.${state.status}`), t("console.bcViewers", { count: state.viewers }), t("console.bcQuestions", { count: questions.length })].join(" · ")), h("span", {}, `${t("console.bcLink")}: `, h("a", { href: link }, link))),
-    h("a", { href: `/r/${room.id}?token=${encodeURIComponent(token || "")}`, "aria-label": `${t("console.enterHost")}: ${room.title}` }, t("console.enterHost")),
-  );
-  if (state.status !== "ended") {
-    li.append(h("button", { type: "button", "aria-label": `${t("console.bcEnd")}: ${room.title}`, onclick: () => api(`/api/rooms/${room.id}/end`, { method: "POST" }).then(refresh) }, t("console.bcEnd")));
+/** The live line of each broadcast row, by room id (updated in place by the poll). */
+const bcStats = new Map();
+
+/** Status, viewers and questions of a broadcast, as one line. @param {string} id */
+async function broadcastStats(id) {
+  const state = await fetch(`/api/broadcasts/${id}`, { cache: "no-store" }).then((r) => r.json());
+  const { questions } = await api(`/api/broadcasts/${id}/questions`, {}, "bc-message");
+  const text = [t(`console.bcStatus.${state.status}`), t("console.bcViewers", { count: state.viewers }), t("console.bcQuestions", { count: questions.length })].join(" · ");
+  return { state, text };
+}
+
+/**
+ * Change or clear a broadcast's start (PATCH; null clears). @param {string} id
+ * @param {number | null} start
+ */
+async function reschedule(id, start) {
+  await api(`/api/rooms/${id}`, { method: "PATCH", body: JSON.stringify({ scheduled_start: start }) }, "bc-message");
+  refresh();
+}
+
+/** The form that moves or clears a broadcast's start. @param {any} room */
+function startForm(room) {
+  const field = h("input", { type: "datetime-local", class: "bc-new-start", value: room.scheduled_start ? fieldValue(room.scheduled_start) : null, "aria-label": `${t("console.bcNewStart")}: ${room.title}` });
+  const save = (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const value = /** @type {HTMLInputElement} */ (field).value;
+    if (value) reschedule(room.id, new Date(value).getTime() / 1000).catch(() => {});
+  };
+  const form = h("form", { class: "bc-when", onsubmit: save }, field, h("button", { type: "submit", "aria-label": `${t("console.bcSaveStart")}: ${room.title}` }, t("console.bcSaveStart")));
+  if (room.scheduled_start) {
+    form.append(h("button", { type: "button", "aria-label": `${t("console.bcClearStart")}: ${room.title}`, onclick: () => reschedule(room.id, null).catch(() => {}) }, t("console.bcClearStart")));
   }
-  return li;
+  return form;
+}
+
+/** A broadcast with its viewer link, start, state, viewers and questions (admins only). @param {any} room */
+async function broadcastRow(room) {
+  const { state, text } = await broadcastStats(room.id);
+  const link = `${window.location.origin}/b/${room.id}`;
+  const stats = h("span", { class: "bc-stats" }, text);
+  bcStats.set(room.id, stats);
+  const when = room.scheduled_start ? t("console.bcStartsAt", { time: localTime(room.scheduled_start) }) : t("console.bcNoSchedule");
+  const hosted = `?token=${encodeURIComponent(token || "")}`;
+  return h(
+    "li",
+    { "data-status": state.status, "data-id": room.id },
+    h("div", { class: "meta" }, h("strong", {}, room.title), h("span", { class: "bc-start" }, when), stats, h("span", { class: "bc-link" }, `${t("console.bcLink")}: `, h("a", { href: link }, link))),
+    h(
+      "div",
+      { class: "actions" },
+      h("a", { href: `/r/${room.id}${hosted}`, "aria-label": `${t("console.enterHost")}: ${room.title}` }, t("console.enterHost")),
+      h("a", { href: `/b/${room.id}${hosted}`, target: "_blank", rel: "noopener", class: "bc-moderate", "aria-label": `${t("console.bcModerate")}: ${room.title}` }, t("console.bcModerate")),
+      startForm(room),
+      h("button", { type: "button", "aria-label": `${t("console.bcEnd")}: ${room.title}`, onclick: () => api(`/api/rooms/${room.id}/end`, { method: "POST" }, "bc-message").then(refresh) }, t("console.bcEnd")),
+    ),
+  );
+}
+
+/** Keep each broadcast's status, viewers and question count live; an ended one leaves the list. */
+async function pollBroadcasts() {
+  if (!document.hidden) {
+    for (const [id, stats] of bcStats) {
+      const { state, text } = await broadcastStats(id);
+      if (state.status === "ended") return refresh();
+      stats.textContent = text;
+      stats.closest("li")?.setAttribute("data-status", state.status);
+    }
+  }
+}
+
+function schedulePoll() {
+  setTimeout(() => pollBroadcasts().catch(() => {}).finally(schedulePoll), POLL_MS);
 }
 
 async function createBroadcast(event) {
   event.preventDefault();
   const title = /** @type {HTMLInputElement} */ ($("bc-title")).value;
-  await api("/api/rooms", { method: "POST", body: JSON.stringify({ title, kind: "broadcast", settings: { waiting_room: false } }) });
+  const start = fieldTime("bc-start");
+  /** @type {Record<string, any>} */
+  const body = { title, kind: "broadcast", purpose: "event", settings: { waiting_room: false } };
+  if (start !== null) {
+    body.scheduled_start = start;
+    body.duration_s = Number(/** @type {HTMLInputElement} */ ($("bc-minutes")).value) * 60;
+  }
+  await api("/api/rooms", { method: "POST", body: JSON.stringify(body) }, "bc-message");
   refresh();
 }
 
@@ -114,10 +228,9 @@ async function refresh() {
   const admin = isAdmin();
   $("broadcasts").hidden = !admin;
   const bcList = $("bc-list");
-  clear(bcList);
-  if (admin) {
-    for (const room of rooms.filter((r) => r.kind === "broadcast")) bcList.append(await broadcastRow(room));
-  }
+  bcStats.clear();
+  const rows = admin ? await Promise.all(rooms.filter((r) => r.kind === "broadcast").map(broadcastRow)) : [];
+  bcList.replaceChildren(...rows);
   const live = $("live-list");
   const schedule = $("schedule-list");
   clear(live);
@@ -158,6 +271,33 @@ async function createInvite(event) {
   refresh();
 }
 
+/** The calendar choices that make sense for the role: a teacher's own or a class; an admin's school or a class. */
+function calendarChoices() {
+  const admin = isAdmin();
+  for (const option of /** @type {HTMLSelectElement} */ ($("cal-scope")).querySelectorAll("option")) {
+    if (option.value === (admin ? "own" : "school")) option.remove();
+  }
+  showCalendarGroup();
+}
+
+function showCalendarGroup() {
+  const group = /** @type {HTMLSelectElement} */ ($("cal-scope")).value === "group";
+  $("cal-group-label").hidden = !group;
+  /** @type {HTMLInputElement} */ ($("cal-group")).required = group;
+}
+
+async function calendarLink(event) {
+  event.preventDefault();
+  const scope = /** @type {HTMLSelectElement} */ ($("cal-scope")).value;
+  const body = scope === "group" ? { group: /** @type {HTMLInputElement} */ ($("cal-group")).value.trim() } : {};
+  const feed = await api("/api/calendar/link", { method: "POST", body: JSON.stringify(body) }, "cal-message");
+  const field = /** @type {HTMLInputElement} */ ($("cal-url"));
+  field.value = feed.url;
+  $("cal-note").textContent = t("console.calExpires", { date: new Date(feed.expires_at * 1000).toLocaleDateString(lang()) });
+  $("cal-copy").onclick = () => copy(feed.url, field, $("cal-note"));
+  $("cal-result").hidden = false;
+}
+
 /** Whether the token is an administrator's (the server still decides every action). */
 function isAdmin() {
   try {
@@ -184,5 +324,9 @@ if (!token) {
   $("event-form").addEventListener("submit", (e) => createEvent(e).catch(() => {}));
   $("invite-form").addEventListener("submit", (e) => createInvite(e).catch(() => {}));
   $("bc-form").addEventListener("submit", (e) => createBroadcast(e).catch(() => {}));
+  $("cal-form").addEventListener("submit", (e) => calendarLink(e).catch(() => {}));
+  $("cal-scope").addEventListener("change", showCalendarGroup);
+  calendarChoices();
   refresh().catch(() => {});
+  schedulePoll();
 }
