@@ -161,11 +161,11 @@ class Client:
     """A real aiortc peer connection joined to the server."""
 
     def __init__(self, server: Server, pid: str) -> None:
-        from aiortc import RTCPeerConnection
+        from sfu import aiortc_hook
 
         self.server = server
         self.pid = pid
-        self.pc = RTCPeerConnection()
+        self.pc = aiortc_hook.loopback_peer()
         self.received = 0
         self.sample: bytes | None = None
         self._next_seq = 1

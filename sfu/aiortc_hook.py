@@ -211,3 +211,12 @@ def loopback_candidates() -> Iterator[None]:
         yield
     finally:
         aioice.ice.get_host_addresses = original
+
+
+def loopback_peer() -> Any:
+    """An aiortc RTCPeerConnection for test peers and load generators: no STUN server, so no
+    DNS lookup per connection (aiortc's default names a public one; where the resolver times
+    out that costs 5 s a join)."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))

@@ -68,7 +68,7 @@ async def _frames(track: Any, count: int, timeout: float) -> list[Any]:
 async def test_a_whep_player_decodes_the_stage_and_is_no_participant(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, secret=SECRET, api_keys=("k",))
     app = create_app(settings, media=SFU(ice_addresses=("127.0.0.1",)), store=MemoryStore())
-    publisher, player = RTCPeerConnection(), RTCPeerConnection()
+    publisher, player = aiortc_hook.loopback_peer(), aiortc_hook.loopback_peer()
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         try:
             await _broadcast(client, "stage2")
@@ -130,7 +130,7 @@ async def _frames_when(tracks: dict[str, Any], kind: str, count: int, timeout: f
 async def test_whep_refuses_what_it_must_and_changes_nothing(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, secret=SECRET, api_keys=("k",), whep_max_viewers=1)
     app = create_app(settings, media=SFU(ice_addresses=("127.0.0.1",)), store=MemoryStore())
-    players = [RTCPeerConnection() for _ in range(2)]
+    players = [aiortc_hook.loopback_peer() for _ in range(2)]
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         try:
             await _broadcast(client, "open1")

@@ -10,7 +10,7 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 
 from sfu import aiortc_hook, rtcp, sdp
 from sfu.api import MediaEvent, PublishLayers, SdpOffer, Source, Speaking, TracksChanged
@@ -49,7 +49,7 @@ class Peer:
         self.sfu = sfu
         self.pid = pid
         self.publish = publish
-        self.pc = RTCPeerConnection()
+        self.pc = aiortc_hook.loopback_peer()
         self.received = Received()
         self.tracks: TracksChanged | None = None
         self.speaking: list[Speaking] = []

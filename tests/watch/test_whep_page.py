@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 from aiortc.mediastreams import VideoStreamTrack
 from playwright.async_api import async_playwright, expect
 
@@ -34,7 +34,7 @@ async def test_the_viewer_page_plays_the_stage_with_low_latency(tmp_path: Path) 
     server = TestServer(create_app(settings, media=sfu, store=MemoryStore()), host="127.0.0.1")
     await server.start_server()
     base = str(server.make_url("")).rstrip("/")
-    publisher = RTCPeerConnection()
+    publisher = aiortc_hook.loopback_peer()
     try:
         async with aiohttp.ClientSession() as http:
             body: dict[str, Any] = {"title": "Линейка", "kind": "broadcast", "id": "fast1"}
