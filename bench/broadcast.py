@@ -30,7 +30,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -49,6 +48,7 @@ from aiohttp import web
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
+from bench.common import free_port, print_result
 from broadcast.decode import DecodeThread, RtpTrack, audio_track, video_track
 from broadcast.edge import NginxEdge
 from broadcast.encoder import RenditionSpec
@@ -330,7 +330,7 @@ async def start_origin(registry: OutputRegistry, seen: Counter[str]) -> tuple[we
     add_routes(app, registry)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
     await site.start()
     return runner, port
@@ -477,7 +477,7 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     seen: Counter[str] = Counter()
     runner, port = await start_origin(registry, seen)
     origin_url = f"http://127.0.0.1:{port}"
-    edge = NginxEdge(root / "nginx", f"127.0.0.1:{port}", _free_port(), workers=args.edge_workers)
+    edge = NginxEdge(root / "nginx", f"127.0.0.1:{port}", free_port(), workers=args.edge_workers)
     edge.start()
     feed = threading.Thread(target=feeder.run, daemon=True)
     feed.start()
@@ -585,13 +585,6 @@ async def _encode_and_latency(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -611,11 +604,7 @@ def main() -> None:
     result = asyncio.run(run(args))
     result["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, loopback"
     result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)  # the machine is shared
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -30,16 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.common import process_cpu_seconds
+
 SERVER_CPU, CLIENT_CPU = 0, 1
 PAYLOAD_BYTES = 1100
 BODY = os.urandom(PAYLOAD_BYTES)
 ROOM = "bench"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def softirq_seconds(cpu: int) -> float:
@@ -312,10 +308,10 @@ async def _attempt(
     fanout = len(subs)
     packets = publisher.protected_packets(int(out_pps / fanout * seconds))
     base = sum(s.received for s in subs)
-    cpu0, irq0 = cpu_seconds(server.pid), softirq_seconds(SERVER_CPU)
+    cpu0, irq0 = process_cpu_seconds(server.pid), softirq_seconds(SERVER_CPU)
     await _send_paced(publisher, packets, seconds)
     await asyncio.sleep(0.2)
-    cpu = cpu_seconds(server.pid) - cpu0
+    cpu = process_cpu_seconds(server.pid) - cpu0
     softirq = softirq_seconds(SERVER_CPU) - irq0
     out = sum(s.received for s in subs) - base
     return {
@@ -373,9 +369,9 @@ async def measure_idle(participants: int, seconds: float) -> dict[str, float]:
             await client.connect("audio", "recvonly", [])
         await asyncio.sleep(1.0)
         rss1 = rss_mb(server.pid)
-        cpu0 = cpu_seconds(server.pid)
+        cpu0 = process_cpu_seconds(server.pid)
         await asyncio.sleep(seconds)
-        cpu = cpu_seconds(server.pid) - cpu0
+        cpu = process_cpu_seconds(server.pid) - cpu0
         for client in clients:
             await client.pc.close()
         return {

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,20 +15,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.common import free_port, process_cpu_seconds
 from bench.loadtest_config import API_KEY, HOST_USER, SECRET
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(pid: int) -> list[int]:
@@ -46,7 +33,7 @@ def tree_cpu_seconds(pid: int) -> dict[int, float]:
     found = {}
     for member in process_tree(pid):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            found[member] = cpu_seconds(member)
+            found[member] = process_cpu_seconds(member)
     return found
 
 
@@ -80,7 +67,7 @@ class OwnServer:
         self.pin = pin
         self.egress = egress
         self.egress_share = egress_share
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="urok-loadtest-"))
         self.proc: asyncio.subprocess.Process | None = None
 

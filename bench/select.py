@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from typing import Any
 
+from bench.common import print_result
 from sfu.forwarder import CodecInfo, Track
 from sfu.participant import Participant
 from sfu.server import SFU
@@ -70,11 +70,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     result = asyncio.run(measure(args.participants, args.cameras, args.rounds))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,25 +21,12 @@ from typing import Any
 
 import aiohttp
 
+from bench.common import free_port, print_result, process_cpu_seconds
 from signaling import auth
 from signaling import messages as m
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
 API_KEY = "bench-api-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def rss_mb(pid: int) -> float:
@@ -111,7 +96,7 @@ async def _join(http: aiohttp.ClientSession, url: str, room: str, i: int) -> Cli
 
 
 async def run(participants: int, state: str, batch: int, pin: bool) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         if pin:
             os.sched_setaffinity(0, {1})
@@ -131,14 +116,14 @@ async def _measure(pid: int, port: int, n: int, batch: int, state: str) -> dict[
         body = {"title": "bench", "settings": {"waiting_room": False}}
         async with http.post(f"{base}/api/rooms", json=body) as resp:
             room = (await resp.json())["id"]
-        rss0, cpu0, t0 = rss_mb(pid), cpu_seconds(pid), time.perf_counter()
+        rss0, cpu0, t0 = rss_mb(pid), process_cpu_seconds(pid), time.perf_counter()
         clients: list[Client] = []
         for start in range(0, n, batch):
             group = range(start, min(n, start + batch))
             clients += await asyncio.gather(*(_join(http, f"{base}/ws", room, i) for i in group))
         join_all = time.perf_counter() - t0
         await asyncio.sleep(1.0)  # let the last diffs arrive
-        cpu, rss1 = cpu_seconds(pid) - cpu0, rss_mb(pid)
+        cpu, rss1 = process_cpu_seconds(pid) - cpu0, rss_mb(pid)
         expected = sum(n - c.in_welcome for c in clients)
         received = sum(c.kinds.get("ParticipantJoined", 0) for c in clients)
         other = sum(c.after_welcome - c.kinds.get("ParticipantJoined", 0) for c in clients)
@@ -168,11 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     pin = not args.no_pin and os.cpu_count() not in (None, 1)
     result = asyncio.run(run(args.participants, args.state, args.batch, pin))
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:28} {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":
