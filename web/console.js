@@ -19,9 +19,9 @@ function reason(code) {
 /**
  * Call the REST API with the console's token; a refusal is told in ``out`` (the message next to
  * the section that asked) and thrown. @param {string} path @param {RequestInit} [init]
- * @param {string} [out] id of the message element
+ * @param {string} [out] id of the message element @param {boolean} [clears] success clears it
  */
-async function api(path, init = {}, out = "console-message") {
+async function api(path, init = {}, out = "console-message", clears = true) {
   let resp;
   try {
     resp = await fetch(path, { ...init, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } });
@@ -34,7 +34,7 @@ async function api(path, init = {}, out = "console-message") {
     $(out).textContent = reason(body.error ? body.error.code : String(resp.status));
     throw new Error(String(resp.status));
   }
-  $(out).textContent = "";
+  if (clears) $(out).textContent = "";
   return body;
 }
 
@@ -141,7 +141,8 @@ const bcStats = new Map();
 /** Status, viewers and questions of a broadcast, as one line. @param {string} id */
 async function broadcastStats(id) {
   const state = await fetch(`/api/broadcasts/${id}`, { cache: "no-store" }).then((r) => r.json());
-  const { questions } = await api(`/api/broadcasts/${id}/questions`, {}, "bc-message");
+  // a background read: it tells a failure but does not wipe a refusal still being read
+  const { questions } = await api(`/api/broadcasts/${id}/questions`, {}, "bc-message", false);
   const text = [t(`console.bcStatus.${state.status}`), t("console.bcViewers", { count: state.viewers }), t("console.bcQuestions", { count: questions.length })].join(" · ");
   return { state, text };
 }
