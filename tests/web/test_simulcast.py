@@ -33,6 +33,11 @@ FRAME_WIDTH_JS = """async (teacher) => {
 }"""
 
 
+# whether the teacher's page encodes the camera's full layer
+HIGH_ACTIVE_JS = """window.urok.client.media.senders.get("camera").getParameters()
+  .encodings.find((e) => e.rid === "h").active"""
+
+
 async def enter(page: Page, link: str) -> None:
     await page.goto(link)
     await page.get_by_role("button", name="Войти", exact=True).click()
@@ -96,11 +101,15 @@ async def test_a_shrinking_tile_gets_a_lower_layer_and_a_growing_one_a_higher(
     await anna.get_by_role("button", name=SPEAKER_VIEW).click()
     await anna.set_viewport_size({"width": 420, "height": 320})
     small = await width_becomes(anna, teacher_id, lambda w: 0 < w <= big // 2)
+    # nobody needs the full picture now (the others' tiles need the middle layer): dynacast
+    # tells the teacher's page, which stops encoding it
+    await teacher.wait_for_function(HIGH_ACTIVE_JS + " === false", timeout=20_000)
 
     # and grows back
     await anna.set_viewport_size({"width": 1600, "height": 1000})
     await anna.get_by_role("button", name=SPEAKER_VIEW).click()
     again = await width_becomes(anna, teacher_id, lambda w: w >= 2 * small)
     assert again >= 480
+    assert await teacher.evaluate(HIGH_ACTIVE_JS) is True  # resumed for anna
     for instance in others:
         await instance.close()
