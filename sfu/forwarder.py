@@ -6,6 +6,7 @@ it in place and sends it with one ``sendto``. No decode, no encode, no packet ob
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import struct
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 # packets per track kept for NACK answers (powers of two): ~2 s of 720p video, ~2.5 s of Opus
 CACHE_SIZE = {"video": 512, "audio": 128}
 MAX_PACKET = BUFFER_SIZE - 160  # leaves room for the SRTP trailer
-KEYFRAME_INTERVAL_S = 1.0
+KEYFRAME_INTERVAL_S = 0.5  # PLIs to one publisher's stream at most this often
 _HEADER = struct.Struct("!BHII")  # byte 1 (marker|PT), seq, timestamp, SSRC
 _srtp_protect = lib.srtp_protect
 _MAX_NACK_GAP = 128
@@ -553,19 +554,31 @@ class Track:
     # ---- feedback ---------------------------------------------------------------------------
 
     def request_keyframe(self) -> bool:
-        """Ask the publisher for a key frame, at most once per KEYFRAME_INTERVAL_S."""
+        """Ask the publisher for a key frame, at most once per KEYFRAME_INTERVAL_S; a request
+        inside that window is not lost but served once at its end (a subscriber added just
+        after the last key frame went by must not wait for its own decoder to ask)."""
         if self.layers:  # a group: the layers someone receives or waits for (else the best)
             used = [t for t in self.layers if t.downtracks or t.pending or t.sinks]
             return any([t.request_keyframe() for t in used or self.layers[-1:]])
+        if self.codec.kind != "video" or not self.ssrc or self.closed:
+            return False  # an SSRC not heard from yet: its first packets start a stream anyway
+        wait = KEYFRAME_INTERVAL_S - (time.monotonic() - self._last_keyframe_request)
+        if wait > 0:
+            if not self._keyframe_deferred:
+                self._keyframe_deferred = True
+                asyncio.get_running_loop().call_later(wait, self._deferred_keyframe)
+            return False
         now = time.monotonic()
-        if self.codec.kind != "video" or now - self._last_keyframe_request < KEYFRAME_INTERVAL_S:
-            return False
-        if not self.ssrc:  # not heard from yet: its first packets will start a stream anyway
-            return False
         self._last_keyframe_request = now
         self.keyframe_requests_sent += 1
         self.publisher.send_rtcp(rtcp.pli(self.publisher.rtcp_ssrc, self.ssrc))
         return True
+
+    _keyframe_deferred = False
+
+    def _deferred_keyframe(self) -> None:
+        self._keyframe_deferred = False
+        self.request_keyframe()
 
     def on_sender_report(self, report: rtcp.SenderReport) -> None:
         """Relay the publisher's SR to each subscriber with its SSRC and timestamp base."""

@@ -106,7 +106,7 @@ class SFU:
             room.detach(sink)
 
     def request_keyframe(self, room_id: str, participant_id: str, source: Source) -> bool:
-        """Ask a publisher for a key frame (throttled to one a second per track)."""
+        """Ask a publisher for a key frame (at most one PLI per half second per stream)."""
         room = self.rooms.get(room_id)
         participant = room.participants.get(participant_id) if room else None
         for track in participant.tracks.values() if participant else []:
