@@ -45,7 +45,7 @@ class Publisher:
         self.mid_id = peer.extension_id(negotiation.MID_EXT)
         self.mid = next(t.mid for t in peer.pc.getTransceivers()).encode()
         self.ssrcs = [int.from_bytes(os.urandom(4), "big") | 1 for _ in RIDS]
-        self.seqs = [1000, 20000, 65000]  # layer h wraps around during the test
+        self.seqs = [1000, 20000, 65520]  # layer h wraps around during the test
         self.pids = [100, 2000, 32760]  # and its picture id too (15 bits)
         self.frame = 0
 
