@@ -1,6 +1,6 @@
-"""A room: its participants and the tracks they publish. Every published track is offered to
-every other participant; only the loudest voices are forwarded (sfu.speakers; issue 4 narrows
-video with last-N).
+"""A room: its participants and the tracks they publish. Each subscriber's fixed receive slots
+show what last-N (video) and loudest-K (audio, sfu.speakers) choose for it, each simulcast
+video on the layer its tile needs (sfu.layers), and layers nobody receives are paused.
 """
 
 from __future__ import annotations
