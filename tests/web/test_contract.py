@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.web.conftest import Bot, Server
+from playwright.async_api import Browser
+
+from tests.web.conftest import Bot, Server, new_page
 
 
 async def test_nothing_about_a_removed_participant_follows_their_departure(server: Server) -> None:
@@ -23,3 +25,35 @@ async def test_nothing_about_a_removed_participant_follows_their_departure(serve
 def _pid(frame: dict[str, object]) -> object:
     inner = frame.get("participant")
     return inner.get("id") if isinstance(inner, dict) else None
+
+
+async def test_the_web_client_reads_a_batch_frame_as_its_messages_in_order(
+    server: Server, browser: Browser
+) -> None:
+    """protocol.js: a batch frame dispatches each message, in order, as if each came alone;
+    a reply inside a batch resolves its request."""
+    _, page = await new_page(browser)
+    await page.goto(server.url + "/")
+    seen = await page.evaluate(
+        """async () => {
+          const { Connection } = await import("/static/protocol.js");
+          const conn = new Connection("ws://127.0.0.1:9/ws");
+          const seen = [];
+          for (const type of ["speaking", "hand_raised", "tracks"]) {
+            conn.addEventListener(type, (e) => seen.push([type, e.detail.participant || null]));
+          }
+          let resolved = null;
+          conn.pending.set(7, { resolve: (msg) => { resolved = msg.type; }, reject: () => {},
+                                timer: 0 });
+          conn.receive(JSON.stringify({ type: "batch", messages: [
+            { type: "hand_raised", participant: "p1", raised_at: 1 },
+            { type: "speaking", dominant: null, speaking: [] },
+            { type: "ok", id: 7 },
+            { type: "hand_raised", participant: "p2", raised_at: 2 },
+            "not a message",
+          ] }));
+          return { seen, resolved };
+        }"""
+    )
+    assert seen["seen"] == [["hand_raised", "p1"], ["speaking", None], ["hand_raised", "p2"]]
+    assert seen["resolved"] == "ok"
