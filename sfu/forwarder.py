@@ -604,6 +604,9 @@ class Track:
             down.close()
         for layer in self.layers:
             layer.close()
+        if self.egress is not None and self._egress_sent:  # the child forgets this track
+            self.egress.update_targets(self.egress_key, [], list(self._egress_sent))
+            self._egress_sent = {}
         if self.on_close is not None:
             self.on_close(self)
 

@@ -5,6 +5,7 @@ real aiortc peer connection, so a wrong key, offset or address would show."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sfu.server import SFU
 from tests.sfu.peers import Peer, payload, rtp_packet, wait_for
@@ -61,6 +62,39 @@ async def test_if_the_egress_process_dies_this_process_sends_again() -> None:
         await wait_for(lambda: sfu.egress is None, timeout=5)  # noticed within a second
         await alice.send(rtp_packet(96, 2, 3000, ssrc, payload(2)))
         await wait_for(lambda: len(bob.received.from_ssrc(out)) == 2)
+    finally:
+        await alice.close()
+        await bob.close()
+        await sfu.close()
+
+
+async def test_the_egress_process_forgets_what_leaves() -> None:
+    """A subscriber that leaves and a track that closes leave nothing behind in the child:
+    the main process tells it (targets removed), so a long lesson's churn does not pile up."""
+    sfu = SFU(ice_addresses=("127.0.0.1",), egress=True, egress_share=1.0)
+    sfu.start()
+    alice, bob = Peer(sfu, "alice", CAM), Peer(sfu, "bob")
+    sent: list[tuple[Any, ...]] = []
+    try:
+        assert sfu.egress is not None
+        original = sfu.egress.update_targets
+
+        def spy(track: int, changed: list[Any], gone: list[Any]) -> None:
+            sent.append((track, len(changed), len(gone)))
+            original(track, changed, gone)
+
+        sfu.egress.update_targets = spy  # type: ignore[method-assign]
+        await alice.join(["video"])
+        await bob.join(["audio"], direction="recvonly")
+        await wait_for(lambda: bob.tracks is not None and bob.offers_answered >= 1)
+        ssrc = alice.local_ssrcs()["video"]
+        await alice.send(rtp_packet(96, 1, 0, ssrc, payload(1)))
+        await wait_for(lambda: any(n_changed for _, n_changed, _ in sent))  # bob's target added
+        await sfu.leave("room", "alice")  # the track closes: its targets go
+        await wait_for(lambda: any(n_gone for _, _, n_gone in sent))
+        added = sum(n for _, n, _ in sent)
+        removed = sum(n for _, _, n in sent)
+        assert added == removed == 1
     finally:
         await alice.close()
         await bob.close()
