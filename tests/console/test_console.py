@@ -20,14 +20,14 @@ import aiohttp
 import icalendar
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
 from signaling.state import MemoryStore
 from tests.conftest import free_port
-from tests.web.conftest import CHROMIUM_ARGS, screenshot
+from tests.web.conftest import screenshot
 
 SECRET = "console-secret-0123456789abcdef0123456"
 pytestmark = pytest.mark.browser
@@ -44,14 +44,6 @@ async def site(tmp_path: Path) -> AsyncIterator[str]:
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")
     await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 TZ = "Asia/Yekaterinburg"  # the browser's zone (UTC+5), not the server's (Europe/Moscow)

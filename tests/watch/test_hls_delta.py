@@ -20,7 +20,7 @@ from broadcast.pipeline import open_broadcast
 from broadcast.synthetic import SyntheticStage
 from recordings.storage import LocalStorage
 from tests.broadcast.conftest import SMALL
-from tests.web.conftest import CHROMIUM_ARGS
+from tests.conftest import CHROMIUM_ARGS
 
 HLS_JS = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "hls.js" / "dist"
 pytestmark = pytest.mark.browser

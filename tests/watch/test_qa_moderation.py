@@ -14,13 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Locator, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, Route, expect
 
 from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
 from signaling.state import MemoryStore
-from tests.web.conftest import CHROMIUM_ARGS, LOW_CONTRAST_JS, screenshot
+from tests.web.conftest import LOW_CONTRAST_JS, screenshot
 
 SECRET = "qa-secret-0123456789abcdef0123456789abc"
 API = {"Authorization": "Bearer k"}
@@ -48,14 +48,6 @@ async def site(tmp_path: Path) -> AsyncIterator[str]:
         assert resp.status == 201, await resp.text()
     yield base
     await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 def _token(name: str, role: auth.Role, **kw: Any) -> str:

@@ -21,8 +21,9 @@ from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
 from signaling.state import MemoryStore
+from tests.conftest import CHROMIUM_ARGS
 from tests.integration.test_whip_ffmpeg import _p256_cert
-from tests.web.conftest import CHROMIUM_ARGS, screenshot
+from tests.web.conftest import screenshot
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "watch-secret-0123456789abcdef012345678"

@@ -21,8 +21,8 @@ from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
 from signaling.state import MemoryStore
+from tests.conftest import CHROMIUM_ARGS
 from tests.integration.test_whep import ToneTrack
-from tests.web.conftest import CHROMIUM_ARGS
 
 SECRET = "whep-page-secret-0123456789abcdef012345"
 pytestmark = pytest.mark.browser

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from sfu.server import SFU
 from signaling import auth
@@ -26,20 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "screenshots"
 SECRET = "web-test-secret-0123456789abcdef01234567"
 API_KEY = "web-test-api-key"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 class Recorder:
@@ -123,14 +109,6 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         url = str(test_server.make_url("")).rstrip("/")
         yield Server(url=url, http=http, app=app, recorder=recorder)
     await test_server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 PAGE_ERRORS: list[str] = []

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.web.conftest import CHROMIUM_ARGS, Server, new_page
+from tests.conftest import CHROMIUM_ARGS
+from tests.web.conftest import Server, new_page
 
 pytestmark = pytest.mark.browser
 
