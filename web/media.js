@@ -130,7 +130,14 @@ export class Media extends EventTarget {
       /** @type {RTCRtpTransceiverInit} */
       const init = { direction: "sendonly", streams: [this.local] };
       if (kind === "video" && this.simulcast) init.sendEncodings = SIMULCAST.map((e) => ({ ...e }));
-      const tr = pc.addTransceiver(track || kind, init);
+      let tr;
+      try {
+        tr = pc.addTransceiver(track || kind, init);
+      } catch (err) {
+        // a browser without simulcast for this camera still publishes it, in one layer
+        delete init.sendEncodings;
+        tr = pc.addTransceiver(track || kind, init);
+      }
       this.senders.set(source, tr.sender);
     }
     const shared = this.screen?.getVideoTracks()[0];

@@ -57,3 +57,40 @@ async def test_the_web_client_reads_a_batch_frame_as_its_messages_in_order(
     )
     assert seen["seen"] == [["hand_raised", "p1"], ["speaking", None], ["hand_raised", "p2"]]
     assert seen["resolved"] == "ok"
+
+
+async def test_a_browser_without_simulcast_still_publishes_its_camera(
+    server: Server, browser: Browser
+) -> None:
+    """Where addTransceiver refuses sendEncodings, the camera goes out in one layer."""
+    room = await server.create_room(waiting_room=False)
+    _, page = await new_page(browser)
+    await page.add_init_script(
+        """(() => {
+          const add = RTCPeerConnection.prototype.addTransceiver;
+          RTCPeerConnection.prototype.addTransceiver = function (what, init) {
+            if (init && init.sendEncodings) throw new TypeError("no simulcast here");
+            return add.call(this, what, init);
+          };
+        })()"""
+    )
+    await page.goto(server.link(room, "Мария Ивановна Петрова", "teacher"))
+    await page.get_by_role("button", name="Войти", exact=True).click()
+    await page.wait_for_function(
+        "() => { const m = window.urok.client.media;"
+        " return m.pc && m.pc.connectionState === 'connected'; }",
+        timeout=15_000,
+    )
+    encodings = await page.evaluate(
+        "window.urok.client.media.senders.get('camera').getParameters().encodings.length"
+    )
+    assert encodings == 1
+    from signaling.ws import HUB
+
+    sfu = server.app[HUB].media
+    for _ in range(100):  # the SFU has her camera, as one plain track
+        tracks = [t for t in sfu.rooms[room].tracks if t.source == "camera"]  # type: ignore[attr-defined]
+        if tracks:
+            break
+        await asyncio.sleep(0.1)
+    assert len(tracks) == 1 and tracks[0].layers == []
