@@ -15,18 +15,12 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from sfu.api import MediaEvent, SdpOffer, TracksChanged
 from sfu.server import SFU
+from tests.conftest import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 ROOM = "browsers"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--auto-select-desktop-capture-source=Entire screen",
-]
+# the shared flags (no background networking: it floods a closed network) + a screen to share
+ARGS = [*CHROMIUM_ARGS, "--auto-select-desktop-capture-source=Entire screen"]
 PAGE = """<!doctype html><meta charset="utf-8"><title>sfu</title><script type="module">
 const pid = new URLSearchParams(location.search).get("pid");
 const pc = new RTCPeerConnection();

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from aiortc import RTCSessionDescription
 from aiortc.mediastreams import VideoStreamTrack
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from sfu import aiortc_hook
 from sfu.server import SFU
@@ -21,14 +21,15 @@ from signaling import auth
 from signaling.app import create_app
 from signaling.config import Settings
 from signaling.state import MemoryStore
-from tests.conftest import CHROMIUM_ARGS
 from tests.integration.test_whep import ToneTrack
 
 SECRET = "whep-page-secret-0123456789abcdef012345"
 pytestmark = pytest.mark.browser
 
 
-async def test_the_viewer_page_plays_the_stage_with_low_latency(tmp_path: Path) -> None:
+async def test_the_viewer_page_plays_the_stage_with_low_latency(
+    tmp_path: Path, browser: Browser
+) -> None:
     settings = Settings(data_dir=tmp_path, secret=SECRET, api_keys=("k",), renditions=("180p",))
     sfu = SFU(ice_addresses=("127.0.0.1",))
     server = TestServer(create_app(settings, media=sfu, store=MemoryStore()), host="127.0.0.1")
@@ -56,40 +57,33 @@ async def test_the_viewer_page_plays_the_stage_with_low_latency(tmp_path: Path) 
                 answer = await resp.text()
             await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 
-            async with async_playwright() as pw:
-                chromium = await pw.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-                )
-                page = await (await chromium.new_context(locale="ru-RU")).new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                await page.goto(base + "/b/fast1")
-                await page.get_by_text("В эфире").wait_for(timeout=20_000)
-                button = page.get_by_role("button", name="Смотреть без задержки (WebRTC)")
-                await button.click()
-                await expect(button).to_have_attribute("aria-pressed", "true")
-                # the stage's own picture (aiortc's 640 × 480 test frames), playing
-                await page.wait_for_function(
-                    "() => { const v = document.getElementById('watch-video');"
-                    " return v.srcObject && v.videoWidth === 640 && v.currentTime > 1; }",
-                    timeout=20_000,
-                )
-                room = sfu.rooms["fast1"]
-                viewers = [p for p in room.participants.values() if p.viewer]
-                assert len(viewers) == 1
+            page = await (await browser.new_context(locale="ru-RU")).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(base + "/b/fast1")
+            await page.get_by_text("В эфире").wait_for(timeout=20_000)
+            button = page.get_by_role("button", name="Смотреть без задержки (WebRTC)")
+            await button.click()
+            await expect(button).to_have_attribute("aria-pressed", "true")
+            # the stage's own picture (aiortc's 640 × 480 test frames), playing
+            await page.wait_for_function(
+                "() => { const v = document.getElementById('watch-video');"
+                " return v.srcObject && v.videoWidth === 640 && v.currentTime > 1; }",
+                timeout=20_000,
+            )
+            room = sfu.rooms["fast1"]
+            viewers = [p for p in room.participants.values() if p.viewer]
+            assert len(viewers) == 1
 
-                await button.click()  # back to HLS: the WHEP session ends on the server
-                await expect(button).to_have_attribute("aria-pressed", "false")
-                for _ in range(50):
-                    if not any(p.viewer for p in room.participants.values()):
-                        break
-                    await asyncio.sleep(0.1)
-                assert not any(p.viewer for p in room.participants.values())
-                assert (
-                    await page.evaluate("document.getElementById('watch-video').srcObject") is None
-                )
-                assert errors == []
-                await chromium.close()
+            await button.click()  # back to HLS: the WHEP session ends on the server
+            await expect(button).to_have_attribute("aria-pressed", "false")
+            for _ in range(50):
+                if not any(p.viewer for p in room.participants.values()):
+                    break
+                await asyncio.sleep(0.1)
+            assert not any(p.viewer for p in room.participants.values())
+            assert await page.evaluate("document.getElementById('watch-video').srcObject") is None
+            assert errors == []
     finally:
         await publisher.close()
         await server.close()
